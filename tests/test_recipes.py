@@ -544,8 +544,9 @@ def test_make_record_has_exactly_the_clip_record_fields(tmp_path: Path) -> None:
     record = make_record(id="x/1", audio=tmp_path / "a.wav", dataset="x", domain="music",
                          attributes={"Genre": "jazz"})
     assert tuple(record) == ("id", "audio", "dataset", "domain", "transcript", "attributes",
-                             "caption", "segments", "duration")
+                             "caption", "segments", "duration", "meta")
     assert record["attributes"] == {"Genre": "jazz"} and record["transcript"] is None
+    assert record["meta"] == {}
     with pytest.raises(DatasetError, match="domain 'noise'"):
         make_record(id="x/1", audio=tmp_path / "a.wav", dataset="x", domain="noise")
 

@@ -94,6 +94,7 @@ def complete_record(
         attributes=attributes,
         caption=raw.get("caption"),
         segments=_segments(raw.get("segments")),
+        meta=dict(raw.get("meta") or {}),
     )
 
 

@@ -9,7 +9,7 @@ A recipe is a generator function registered by name::
 Every recipe has the signature ``(root, *, split=None, limit=None, missing_audio="skip")``
 (some add dataset-specific keyword options) and yields plain dicts built by
 :func:`make_record`, whose keys are exactly the fields of the manifest's ``ClipRecord``:
-``id, audio, dataset, domain, transcript, attributes, caption, segments, duration``.
+``id, audio, dataset, domain, transcript, attributes, caption, segments, duration, meta``.
 
 ``attributes`` is an ordered dict of display names to display values, written the way the
 paper's seed descriptions show them ("Gender: Female", "Audio category: door_wood_knock").
@@ -49,7 +49,7 @@ class DatasetError(DestaError):
 DOMAINS = ("speech", "sound", "music")
 RECORD_KEYS = (
     "id", "audio", "dataset", "domain", "transcript", "attributes", "caption", "segments",
-    "duration",
+    "duration", "meta",
 )
 MISSING_AUDIO_POLICIES = ("skip", "error")
 
@@ -75,8 +75,14 @@ def make_record(
     caption: str | None = None,
     segments: list | None = None,
     duration: float | None = None,
+    meta: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Build one manifest record: a dict with exactly the ``ClipRecord`` keys (RECORD_KEYS)."""
+    """Build one manifest record: a dict with exactly the ``ClipRecord`` keys (RECORD_KEYS).
+
+    ``meta`` is provenance that is never rendered into a seed description: ``speaker`` (the
+    id train/held-out splits group by), ``language`` (ISO code), ``source`` (package),
+    ``translation`` (English text), estimated labels, and so on.
+    """
     if domain not in DOMAINS:
         raise DatasetError(f"record {id!r}: domain {domain!r} is not one of {DOMAINS}")
     return {
@@ -89,6 +95,7 @@ def make_record(
         "caption": caption,
         "segments": segments,
         "duration": duration,
+        "meta": dict(meta or {}),
     }
 
 
