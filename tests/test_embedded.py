@@ -131,3 +131,21 @@ def test_encoder_taps_are_raw_layer_outputs(model, speech_clip):
     torch.testing.assert_close(encoder.layer_norm(taps[-1]), final)
     assert not torch.allclose(taps[-1], final)
     assert len(taps) == 4 and all(t.shape == final.shape for t in taps)
+
+
+def test_clip_window_transcribes_like_the_30s_window(model, speech_clip, audio_dir):
+    """With `encoder_window: clip` the taps come from the clip's own window, but ASR still
+    decodes from Whisper's 30 s window: same transcripts as the 30 s model, while tiny.en
+    decoding straight from 1 s of encoder states gets a short "hello" wrong (it loops)."""
+    from desta.model import DestaConfig
+
+    clip_model = DestaModel.from_config(DestaConfig(encoder_window="clip"), device="cpu").eval()
+    hello = espeak_wav("hello", audio_dir / "hello.wav")
+    convs = [_ask(speech_clip[0]), _ask(hello)]
+    ours = clip_model.prepare(convs)
+    assert ours.feature_frames[0] < 3000 and ours.feature_frames[1] == 100
+    assert ours.transcripts == model.prepare(convs).transcripts
+    assert "hello" in ours.transcripts[1][0].lower()
+    _, final = clip_model.encode(ours.input_features[1:2, :, :100], [100])
+    short = clip_model.transcriber.transcribe_encoded(final)[0]
+    assert short != ours.transcripts[1][0], short  # why ASR needs its own 30 s pass

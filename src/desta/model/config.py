@@ -15,6 +15,7 @@ from desta.errors import ConfigError
 logger = logging.getLogger(__name__)
 
 MODEL_TYPE = "desta25"
+ENCODER_WINDOWS = ("30s", "clip")
 EMBEDDED_ENCODER_ID = "embedded:whisper-tiny.en"
 EMBEDDED_LLM_ID = "embedded:smollm2-135m-instruct"
 
@@ -67,6 +68,14 @@ class DestaConfig:
     lora_dropout: float = 0.1
     lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj"])
     audio_locator: str = "<|AUDIO|>"
+    # Whisper input window. "30s": every clip padded or cut to 30 s (3000 mel frames, 1500
+    # encoder positions), as released; the default, and what released checkpoints (which lack
+    # the key) run with. "clip": each clip is encoded at its own length rounded up to a multiple
+    # of `clip_window_step` seconds (at most 30 s); positional embeddings are sliced and the
+    # Q-Former sees only the clip's own positions. Saved in config.json, so a checkpoint always
+    # runs the way it was trained.
+    encoder_window: str = "30s"
+    clip_window_step: float = 1.0
     # Existing, otherwise unused LLM token standing in for audio positions; None = chosen per
     # backbone when the model is built (see model.tokens.choose_placeholder_token).
     placeholder_token: str | None = None
@@ -105,6 +114,15 @@ class DestaConfig:
                 )
             if len(set(ids)) != len(ids) or sorted(ids) != ids:
                 raise ConfigError(f"target_layer_ids must be increasing and distinct: {ids}")
+        if self.encoder_window not in ENCODER_WINDOWS:
+            raise ConfigError(f"encoder_window must be one of {list(ENCODER_WINDOWS)}, got "
+                              f"{self.encoder_window!r}")
+        step = self.clip_window_step
+        if (isinstance(step, bool) or not isinstance(step, (int, float))
+                or not 0.02 <= step <= 30.0 or abs(step * 50 - round(step * 50)) > 1e-9):
+            # A whole number of mel frame pairs (20 ms), so every window has integer positions.
+            raise ConfigError(f"clip_window_step must be a multiple of 0.02 s in [0.02, 30], "
+                              f"got {step!r}")
         for name in ("llm_model_id", "encoder_model_id", "audio_locator"):
             if not isinstance(getattr(self, name), str) or not getattr(self, name):
                 raise ConfigError(f"{name} must be a non-empty string")

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from desta.audio.features import length_groups
+
 LAYER_NORM_EPS = 1e-12  # BERT's
 
 
@@ -123,9 +125,26 @@ class QFormerConnector(nn.Module):
         self.proj = nn.Sequential(nn.LayerNorm(encoder_dim), nn.Linear(encoder_dim, llm_dim))
         self.qformer.apply(_bert_init)
 
-    def forward(self, taps: list[torch.Tensor]) -> torch.Tensor:
+    def forward(self, taps: list[torch.Tensor], lengths: list[int] | None = None
+                ) -> torch.Tensor:
+        """`lengths[i]`: clip i's real encoder positions (clip window); the taps are padded
+        to the longest. Clips are run in groups of equal length, so each clip's queries attend
+        to its own positions only and its output does not depend on its batch-mates."""
         if len(taps) != self.num_taps:
             raise ValueError(f"expected {self.num_taps} encoder taps, got {len(taps)}")
+        t = taps[0].shape[1]
+        if lengths is None or all(n == t for n in lengths):
+            return self._fuse(taps)
+        out: torch.Tensor | None = None
+        for n, idx in length_groups(lengths):
+            part = self._fuse([tap[idx, :n] for tap in taps])
+            if out is None:
+                out = part.new_empty(len(lengths), *part.shape[1:])
+            out[idx] = part
+        assert out is not None
+        return out
+
+    def _fuse(self, taps: list[torch.Tensor]) -> torch.Tensor:
         b = taps[0].shape[0]
         # The Q-Former is shared by all taps: run them as one batch of K*B sequences.
         memory = torch.cat(taps, dim=0)  # (K*B, T, d)

@@ -16,8 +16,17 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from desta.audio.features import (
+    SAMPLE_RATE,
+    WHISPER_WINDOW_SECONDS,
+    clip_frames,
+    length_groups,
+    log_mel,
+    window_frames,
+)
 from desta.model.assembly import (
     AssembledBatch,
     AudioRef,
@@ -32,7 +41,6 @@ from desta.model.connector import QFormerConnector
 
 logger = logging.getLogger(__name__)
 
-WHISPER_WINDOW_SECONDS = 30.0  # the encoder sees 30 s (3000 mel frames, 1500 positions)
 # End-of-turn tokens of common chat templates; generation also stops on the backbone's EOS.
 _CHAT_END_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>")
 
@@ -40,12 +48,21 @@ _CHAT_END_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>")
 @dataclass
 class PreparedBatch:
     """Everything the LLM call needs: token ids/mask/labels, clip positions, and per-clip
-    Whisper features (N, mels, 3000) — or encoder outputs already computed for them."""
+    Whisper features (N, mels, F) — or encoder outputs already computed for them.
+
+    F is 3000 for the 30 s window. With `encoder_window: clip` each clip has its own window,
+    `feature_frames[i]` mel frames, and features and taps are padded to the longest."""
 
     batch: AssembledBatch
     input_features: torch.Tensor | None
     transcripts: list[list[str]]  # per conversation, per clip
     taps: list[torch.Tensor] | None = None  # K x (N, T, d) if the encoder already ran
+    feature_frames: list[int] | None = None  # per clip; None = every clip fills F frames
+
+    @property
+    def tap_lengths(self) -> list[int] | None:
+        """Encoder positions per clip (half the mel frames), or None when all are full."""
+        return None if self.feature_frames is None else [f // 2 for f in self.feature_frames]
 
 
 @dataclass
@@ -187,31 +204,66 @@ class DestaModel(nn.Module):
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.parameters() if p.requires_grad]
 
+    # ---- encoder window -------------------------------------------------------------------
+    def window_frames(self, num_samples: int) -> int:
+        """Mel frames of this model's encoder window for a clip of `num_samples` samples."""
+        return window_frames(num_samples, self.config.encoder_window,
+                             self.config.clip_window_step)
+
+    def feature_frames(self, waves: Sequence[np.ndarray]) -> list[int] | None:
+        """Window length per clip in mel frames; None for the 30 s window (all full)."""
+        return clip_frames(waves, self.config.encoder_window, self.config.clip_window_step)
+
     # ---- encoder taps -> connector ------------------------------------------------------
     @torch.no_grad()
-    def encode(self, input_features: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    def encode(self, input_features: torch.Tensor, frames: Sequence[int] | None = None
+               ) -> tuple[list[torch.Tensor], torch.Tensor]:
         """Run the frozen Whisper encoder once. Returns the taps (raw outputs of the tapped
         layers, before the final LayerNorm; K x (N, T, d)) and the final encoder output
-        (N, T, d), which the Whisper decoder reuses for ASR."""
+        (N, T, d), which the Whisper decoder reuses for ASR.
+
+        `frames[i]`: clip i's window in mel frames (clip window). Clips of equal window run
+        together at that length (positional embeddings sliced); outputs are padded with zeros
+        to the longest, T = max(frames) / 2. Without `frames` every clip fills the features."""
+        feats = input_features.to(device=self.device, dtype=self.encoder.dtype)
+        n, full = feats.shape[0], feats.shape[-1]
+        if frames is None or all(f == full for f in frames):
+            return self._encode_window(feats)
+        t = max(frames) // 2
+        taps = [feats.new_zeros(n, t, self.encoder.config.d_model) for _ in self.taps]
+        final = feats.new_zeros(n, t, self.encoder.config.d_model)
+        for f, idx in length_groups(frames):
+            group_taps, group_final = self._encode_window(feats[idx, :, :f])
+            for out, tap in zip(taps, group_taps):
+                out[idx, : f // 2] = tap
+            final[idx, : f // 2] = group_final
+        return taps, final
+
+    def _encode_window(self, feats: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+        """Whisper's encoder forward on (N, mels, F) features of one window length: the same
+        operations as `WhisperEncoder.forward`, with the positional embeddings cut to F/2 (for
+        F = 3000 the two are identical) and the tapped layers' raw outputs kept."""
         encoder = self.encoder.get_encoder()
+        x = F.gelu(encoder.conv1(feats))
+        x = F.gelu(encoder.conv2(x)).permute(0, 2, 1)  # (N, F/2, d)
+        if x.shape[1] > encoder.embed_positions.weight.shape[0]:
+            raise ValueError(f"features of {feats.shape[-1]} frames exceed the encoder's "
+                             f"{encoder.embed_positions.weight.shape[0]} positions")
+        x = x + encoder.embed_positions.weight[: x.shape[1]]
         captured: dict[int, torch.Tensor] = {}
+        for index, layer in enumerate(encoder.layers):
+            out = layer(x, None)
+            x = out[0] if isinstance(out, tuple) else out
+            if index in self.taps:
+                captured[index] = x
+        return [captured[i] for i in self.taps], encoder.layer_norm(x)
 
-        def hook(index: int):
-            def save(_module: nn.Module, _args: Any, output: Any) -> None:
-                captured[index] = output[0] if isinstance(output, tuple) else output
-            return save
-
-        handles = [encoder.layers[i].register_forward_hook(hook(i)) for i in self.taps]
-        try:
-            out = encoder(input_features.to(device=self.device, dtype=self.encoder.dtype))
-        finally:
-            for h in handles:
-                h.remove()
-        return [captured[i] for i in self.taps], out.last_hidden_state
-
-    def audio_vectors(self, taps: list[torch.Tensor]) -> torch.Tensor:
-        """Taps -> (N, P, H) vectors in the LLM embedding space."""
-        return self.connector([t.to(self.dtype) for t in taps])
+    def audio_vectors(self, taps: list[torch.Tensor], lengths: Sequence[int] | None = None
+                      ) -> torch.Tensor:
+        """Taps -> (N, P, H) vectors in the LLM embedding space; `lengths[i]` = clip i's
+        encoder positions when the taps are padded (clip window)."""
+        return self.connector([t.to(self.dtype) for t in taps],
+                              None if lengths is None else list(lengths))
 
     def embed(self, prepared: PreparedBatch) -> torch.Tensor:
         """LLM input embeddings (B, L, H) with each clip's audio vectors written over its
@@ -222,8 +274,8 @@ class DestaModel(nn.Module):
             return embeds
         taps = prepared.taps
         if taps is None:
-            taps, _ = self.encode(prepared.input_features)
-        audio = self.audio_vectors(taps).to(embeds.dtype)  # (N, P, H)
+            taps, _ = self.encode(prepared.input_features, prepared.feature_frames)
+        audio = self.audio_vectors(taps, prepared.tap_lengths).to(embeds.dtype)  # (N, P, H)
         p = self.config.prompt_size
         rows = torch.tensor([s.row for s in batch.spans], device=embeds.device)
         starts = torch.tensor([s.start for s in batch.spans], device=embeds.device)
@@ -250,37 +302,47 @@ class DestaModel(nn.Module):
         convs, _ = parse_conversations(messages, audio_locator=self.config.audio_locator,
                                        for_training=for_training)
         clips = [c for conv in convs for c in conv.clips]
-        features, taps, texts = None, None, []
+        features, taps, texts, frames = None, None, [], None
         if clips:
             waves = [self._load_clip(c) for c in clips]
+            frames = self.feature_frames(waves)
             features = self.features(waves)
-            texts, taps = self.fill_transcripts([c.text for c in clips], waves, features)
-        return self.assemble(convs, texts, features, taps, max_transcript_tokens)
+            texts, taps = self.fill_transcripts([c.text for c in clips], waves, features,
+                                                frames)
+        return self.assemble(convs, texts, features, taps, max_transcript_tokens, frames)
 
     def fill_transcripts(self, texts: Sequence[str | None], waves: Any,
-                         features: torch.Tensor) -> tuple[list[str], list[torch.Tensor] | None]:
+                         features: torch.Tensor, frames: Sequence[int] | None = None
+                         ) -> tuple[list[str], list[torch.Tensor] | None]:
         """Transcripts for clips whose text is None: Silero VAD, then Whisper ASR from the
         final states of the same encoder pass that gives the taps; " " when there is no speech
-        (the released convention). `waves[i]` is needed only for those clips. Returns the
-        texts and, when the encoder ran, the taps of all clips (for `assemble`)."""
+        (the released convention). `waves[i]` is needed only for those clips; `frames` as in
+        `encode` (with the clip window, ASR runs Whisper on its own 30 s window). Returns the
+        texts and, when the encoder ran, the taps of all clips."""
         texts = list(texts)
         need = [i for i, t in enumerate(texts) if t is None]
         if not need:
             return texts, None
-        taps, final = self.encode(features)
+        taps, final = self.encode(features, frames)
         speech = self.speech_detector.has_speech_batch([waves[i] for i in need])
         asr = [i for i, s in zip(need, speech) if s]
         for i, s in zip(need, speech):
             if not s:
                 texts[i] = " "
-        if asr:
+        if asr and frames is None:
             for i, text in zip(asr, self.transcriber.transcribe_encoded(final[asr])):
+                texts[i] = text
+        elif asr:
+            # Whisper decodes from its own 30 s window: from clip-length encoder states tiny.en
+            # loops and mishears short words (docs/model.md), so ASR gets a full pass.
+            for i, text in zip(asr, self.transcriber.transcribe([waves[i] for i in asr])):
                 texts[i] = text
         return texts, taps
 
     def assemble(self, convs: Sequence[Conversation], texts: Sequence[str],
                  features: torch.Tensor | None, taps: list[torch.Tensor] | None = None,
-                 max_transcript_tokens: int | None = None) -> PreparedBatch:
+                 max_transcript_tokens: int | None = None,
+                 frames: Sequence[int] | None = None) -> PreparedBatch:
         """Token ids, labels and clip positions for parsed conversations whose clips (in order)
         have transcripts `texts` and Whisper features `features`."""
         grouped: list[list[str]] = []
@@ -291,23 +353,25 @@ class DestaModel(nn.Module):
         ids = [[self.builder.transcript_ids(t, max_transcript_tokens) for t in g]
                for g in grouped]
         batch = self.builder.build(convs, ids)
-        return PreparedBatch(batch=batch, input_features=features, transcripts=grouped, taps=taps)
+        return PreparedBatch(batch=batch, input_features=features, transcripts=grouped, taps=taps,
+                             feature_frames=None if frames is None else list(frames))
 
     def features(self, waves: Sequence[np.ndarray]) -> torch.Tensor:
-        """Whisper log-mel features (N, mels, 3000), computed on the model's device."""
-        return self.processor.feature_extractor(
-            list(waves), sampling_rate=16_000, return_tensors="pt", device=str(self.device),
-        ).input_features.to(self.device)
+        """Whisper log-mel features (N, mels, F), computed on the model's device: F = 3000
+        (30 s window), or for the clip window each clip at its own window (`feature_frames`),
+        zero-padded to the longest."""
+        return log_mel(self.processor.feature_extractor, waves, self.feature_frames(waves),
+                       self.device)
 
     def _load_clip(self, clip: AudioRef) -> np.ndarray:
         from desta.audio.io import load_audio
 
         wave = load_audio(clip.audio, sample_rate=clip.sampling_rate, name=clip.name)
-        limit = int(WHISPER_WINDOW_SECONDS * 16_000)
+        limit = int(WHISPER_WINDOW_SECONDS * SAMPLE_RATE)
         if len(wave) > limit:
             # Documented treatment: the encoder (and ASR) see the first 30 s, as released.
             logger.warning("%s: %.1f s long; only the first %.0f s are used", clip.name,
-                           len(wave) / 16_000, WHISPER_WINDOW_SECONDS)
+                           len(wave) / SAMPLE_RATE, WHISPER_WINDOW_SECONDS)
             wave = wave[:limit]
         return wave  # load_audio already refused missing, empty and corrupt clips
 

@@ -41,6 +41,8 @@ class ModelSection:
     lora_dropout: float = 0.1
     lora_target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj"])
     placeholder_token: str | None = None
+    encoder_window: str = "30s"  # "30s" (released) | "clip" (each clip at its own length)
+    clip_window_step: float = 1.0  # seconds the clip window is rounded up to
     init_from: str | None = None  # checkpoint dir / hub id to start from (weights only)
 
     def to_desta_config(self) -> DestaConfig:
@@ -64,6 +66,10 @@ class DataSection:
     # more memory (rows only, no audio).
     bucket_rows: int = 2048
     num_workers: int = 0  # DataLoader workers that decode audio and compute Whisper features
+    # Folder of encoder taps computed once per clip and reused every epoch (the encoder is
+    # frozen); None = run the encoder on every batch. Rows must then carry transcripts or
+    # have them computed once into the cache (clips with `text: null` get VAD + ASR there).
+    tap_cache: str | None = None
 
 
 @dataclass

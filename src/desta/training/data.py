@@ -211,15 +211,20 @@ class Collated:
 
     rows: list[Row]
     conversations: list[Conversation]
-    input_features: torch.Tensor | None  # (N clips, mels, 3000)
+    input_features: torch.Tensor | None  # (N clips, mels, F); None when taps come cached
     texts: list[str | None]  # per clip, None = transcribe
     waves: dict[int, np.ndarray]  # clip index -> waveform, only for clips needing ASR
+    feature_frames: list[int] | None = None  # clip window: mel frames per clip
+    taps: list[torch.Tensor] | None = None  # K x (N, T, d) from the tap cache
 
     def to_prepared(self, model: Any, encoder: RowEncoder) -> Any:
         """PreparedBatch for `model(...)` (labels on response + EOS)."""
-        texts, taps = model.fill_transcripts(self.texts, self.waves, self.input_features)
+        texts, taps = list(self.texts), self.taps
+        if taps is None:
+            texts, taps = model.fill_transcripts(self.texts, self.waves, self.input_features,
+                                                 self.feature_frames)
         return model.assemble(self.conversations, texts, self.input_features, taps,
-                              encoder.max_transcript_tokens)
+                              encoder.max_transcript_tokens, self.feature_frames)
 
     def teacher_batch(self, encoder: RowEncoder) -> AssembledBatch:
         """Text-only batch (seed description instead of audio) for self-distillation."""
@@ -228,38 +233,70 @@ class Collated:
 
 
 class Collator:
-    """Rows -> Collated: parse, load and resample audio, Whisper log-mel features. Picklable
-    (tokenizer + feature extractor only), so it runs in DataLoader workers."""
+    """Rows -> Collated: parse, load and resample audio, Whisper log-mel features in the
+    model's encoder window — or, with a tap cache, the clips' cached taps (no audio decoding).
+    Picklable (tokenizer + feature extractor only), so it runs in DataLoader workers."""
 
     def __init__(self, encoder: RowEncoder, feature_extractor: Any, data_root: str | Path,
-                 max_seconds: float = 30.0) -> None:
+                 max_seconds: float = 30.0, *, encoder_window: str = "30s",
+                 clip_window_step: float = 1.0, tap_cache: Any = None) -> None:
         self.encoder = encoder
         self.feature_extractor = feature_extractor
         self.data_root = Path(data_root).expanduser()
         self.max_seconds = max_seconds
+        self.encoder_window, self.clip_window_step = encoder_window, clip_window_step
+        self.tap_cache = tap_cache
 
     def __call__(self, rows: list[Row]) -> Collated:
+        from desta.audio.features import clip_frames, log_mel
         from desta.audio.io import load_audio
 
-        convs, waves, texts = [], [], []
+        convs, clips = [], []
         for row in rows:
             resolved = dataclasses.replace(
                 row, messages=resolve_audio_paths(row.messages, self.data_root))
             conv = self.encoder.conversation(resolved)
             convs.append(conv)
-            for clip in conv.clips:
-                wave = load_audio(clip.audio, sample_rate=clip.sampling_rate,
-                                  name=f"{row.source}: {clip.name}")
-                # The encoder sees the first 30 s, as released.
-                waves.append(wave[: int(self.max_seconds * 16_000)])
-                texts.append(clip.text)
-        features = None
+            clips += [(row, clip) for clip in conv.clips]
+        texts = [clip.text for _, clip in clips]
+        if self.tap_cache is not None and clips:
+            return self._from_cache(rows, convs, clips, texts)
+        waves = []
+        for row, clip in clips:
+            wave = load_audio(clip.audio, sample_rate=clip.sampling_rate,
+                              name=f"{row.source}: {clip.name}")
+            # The encoder sees the first 30 s, as released.
+            waves.append(wave[: int(self.max_seconds * 16_000)])
+        features, frames = None, None
         if waves:
-            features = self.feature_extractor(waves, sampling_rate=16_000,
-                                              return_tensors="pt").input_features
+            frames = clip_frames(waves, self.encoder_window, self.clip_window_step)
+            features = log_mel(self.feature_extractor, waves, frames)
         pending = {i: w for i, (w, t) in enumerate(zip(waves, texts)) if t is None}
         return Collated(rows=rows, conversations=convs, input_features=features, texts=texts,
-                        waves=pending)
+                        waves=pending, feature_frames=frames)
+
+    def _from_cache(self, rows: list[Row], convs: list[Conversation], clips: list[Any],
+                    texts: list[str | None]) -> Collated:
+        entries = []
+        for i, (row, clip) in enumerate(clips):
+            if not isinstance(clip.audio, str):
+                raise ConfigError(f"{row.source}: the tap cache needs audio given as file paths")
+            entry = self.tap_cache.load(Path(clip.audio))
+            if texts[i] is None:
+                if entry.transcript is None:
+                    raise ConfigError(f"{row.source}: {clip.audio} has no transcript in the row "
+                                      "or the tap cache; rebuild the cache")
+                texts[i] = entry.transcript
+            entries.append(entry)
+        t = max(e.taps.shape[1] for e in entries)
+        k, d = entries[0].taps.shape[0], entries[0].taps.shape[2]
+        stacked = torch.zeros(k, len(entries), t, d)
+        for i, e in enumerate(entries):
+            stacked[:, i, : e.taps.shape[1]] = e.taps
+        full = all(e.taps.shape[1] == t for e in entries) and self.encoder_window == "30s"
+        return Collated(rows=rows, conversations=convs, input_features=None, texts=texts,
+                        waves={}, feature_frames=None if full else [e.frames for e in entries],
+                        taps=list(stacked.unbind(0)))
 
 
 class TrainBatches(IterableDataset):

@@ -163,8 +163,12 @@ class Trainer:
         self.model = self._build_model()
         self.encoder = RowEncoder(self.model.builder,
                                   max_transcript_tokens=cfg.data.max_transcript_tokens)
+        self.tap_cache = self._build_tap_cache() if cfg.data.tap_cache else None
+        mcfg = self.model.config
         self.collator = Collator(self.encoder, self.model.processor.feature_extractor,
-                                 cfg.data.data_root)
+                                 cfg.data.data_root, encoder_window=mcfg.encoder_window,
+                                 clip_window_step=mcfg.clip_window_step,
+                                 tap_cache=self.tap_cache)
 
         params = self.model.trainable_parameters()
         optimizer = torch.optim.AdamW(
@@ -216,6 +220,32 @@ class Trainer:
         logger.info("model: %s + %s, %.1f M trainable parameters", model.config.encoder_model_id,
                     model.config.llm_model_id, n / 1e6)
         return model
+
+    def _build_tap_cache(self) -> Any:
+        """The frozen encoder's taps for every clip of the training and validation rows,
+        computed once (main process; the others wait) and reused every epoch."""
+        from desta.training.data import iter_rows
+        from desta.training.tap_cache import TapCache
+
+        acc, cfg = self.accelerator, self.cfg
+        cache = TapCache(cfg.data.tap_cache, self.model)
+        if acc.is_main_process:
+            root = Path(cfg.data.data_root).expanduser()
+
+            def clips() -> Iterator[tuple[Path, bool]]:
+                for row in iter_rows([*self.train_files, *self.val_files]):
+                    conv = self.encoder.conversation(row)
+                    for clip in conv.clips:
+                        if isinstance(clip.audio, str):
+                            yield root / clip.audio, clip.text is None
+
+            was_training = self.model.training
+            self.model.eval()
+            done = cache.build(clips(), progress=cfg.train.progress)
+            self.model.train(was_training)
+            logger.info("tap cache %s: %d clip(s) computed", cache.root, done)
+        acc.wait_for_everyone()
+        return cache
 
     def _total_steps(self) -> int:
         if self.cfg.train.max_steps:
