@@ -85,9 +85,9 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
         licence="GPL-2",
         recipes=("tuxpaint", "tuxpaint_sounds"),
         versions={"tuxpaint-stamps-default": "2022.06.04-1"},
-        description="Tux Paint stamps: spoken descriptions in 13+ languages (one reader per "
-                    "language), spoken digits/letters, and the stamps' sound effects (animals, "
-                    "household, nature).",
+        description="Tux Paint stamps: spoken descriptions in 14 languages (about one "
+                    "credited reader each), spoken digits in 21 and letters in 3, and the "
+                    "stamps' sound effects (animals, household, weather, vehicles).",
     ),
     Source(
         name="fillets",
@@ -154,7 +154,8 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
         licence="GPL-2+",
         recipes=("klettres",),
         versions={"klettres-data": "4:22.12.3-1"},
-        description="KLettres: letters and syllables spoken in 20 locales, one speaker each.",
+        description="KLettres: letters and syllables spoken in 20 locales, one credited "
+                    "set each (nn is text-to-speech and skipped; id ships no audio).",
     ),
     Source(
         name="ktuberling",
@@ -162,8 +163,8 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
         licence="GPL-2+",
         recipes=("ktuberling",),
         versions={"ktuberling-data": "4:22.12.3-1"},
-        description="KTuberling: single words in 23 languages, mapped to English concepts by "
-                    "the .soundtheme files.",
+        description="KTuberling: single words in 22 languages (the four Serbian themes are "
+                    "one recording set), mapped to English concepts by the .soundtheme files.",
     ),
     Source(
         name="gcin",
@@ -171,8 +172,8 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
         licence="GPL-3 or LGPL-3 (*/3.ogg) / CC-BY-3.0 (*/5.ogg)",
         recipes=("gcin",),
         versions={"gcin-voice": "0~20170223-3"},
-        description="gcin-voice: Mandarin zhuyin syllables with tones, one male and one "
-                    "female voice.",
+        description="gcin-voice: Mandarin zhuyin syllables with tones, two voices (files "
+                    "3.ogg and 5.ogg; neither's gender is stated).",
     ),
     Source(
         name="gcompris",
