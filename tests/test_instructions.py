@@ -173,3 +173,36 @@ def test_pool_file_round_trip(tmp_path: Path, pool: InstructionPool) -> None:
     path = tmp_path / "copy.jsonl"
     path.write_text(pool_to_jsonl(pool))
     assert list(InstructionPool.load([path], include_packaged=False)) == list(pool)
+
+
+def test_prompts_about_an_attribute_are_drawn_only_for_clips_that_have_it(
+        pool: InstructionPool) -> None:
+    """A gender question is never drawn for a clip whose metadata has no gender: the backbone
+    would answer "the description does not say", and the model would learn to refuse."""
+    gendered = {i.id for i in pool if "gender" in i.requires}
+    assert {"speech-question-005", "speech-attribute-001"} <= gendered
+    drawn = [pool.sample("speech", 0, key=str(n), available=["Language", "Duration"])
+             for n in range(400)]
+    assert not any(i.id in gendered or "transcript" in i.requires for i in drawn)
+    assert any(i.kind == "attribute" and i.requires == ("language",) for i in drawn)
+    with_gender = [pool.sample("speech", 0, key=str(n), available=["gender"],
+                               kind_weights={"attribute": 1.0}) for n in range(50)]
+    assert {i.requires for i in with_gender} == {("gender",)}
+    # Unknown metadata (available=None) keeps the whole pool, as before.
+    everything = {pool.sample("speech", 0, key=str(n)).id for n in range(3000)}
+    assert everything & gendered
+
+
+def test_requires_field_is_validated(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"id": "x", "text": "Who?", "domain": "speech", "kind": "question", '
+                   '"requires": "Gender"}\n')
+    with pytest.raises(ConfigError, match=r"bad.jsonl:1: field 'requires' must be a list"):
+        InstructionPool.load([bad], include_packaged=False)
+    ok = tmp_path / "ok.jsonl"
+    ok.write_text('{"id": "x", "text": "Who?", "domain": "speech", "kind": "question", '
+                  '"requires": ["Gender"]}\n')
+    only = InstructionPool.load([ok], include_packaged=False)
+    with pytest.raises(ConfigError, match="no prompt of the pool applies"):
+        only.sample("speech", 0, key="a", available=["Language"])
+    assert only.sample("speech", 0, key="a", available=["GENDER"]).id == "x"

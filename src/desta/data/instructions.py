@@ -2,7 +2,11 @@
 
 DeSTA2 asked every clip the same question ("What can you hear from the audio?"); DeSTA2.5
 samples a prompt per clip from a diverse pool. The pool is data: JSONL files with one
-``{"id", "text", "domain", "kind"}`` object per line. The packaged pool lives in
+``{"id", "text", "domain", "kind"}`` object per line, plus an optional ``"requires"`` list of
+attribute names (``["Gender"]``; ``"transcript"`` for the spoken words): such a prompt asks
+about something specific and is drawn only for clips whose metadata has it, so the backbone is
+never asked about a voice's gender (and the model never taught to refuse it) when the seed
+description does not say. The packaged pool lives in
 ``desta/data/instruction_pool/*.jsonl``; users add their own files with the same fields.
 
 Sampling is matched to the clip's domain (prompts for that domain plus domain-agnostic
@@ -36,8 +40,11 @@ INSTRUCTION_KINDS: tuple[str, ...] = (
     "creative",  # write a poem/story/ad... from the clip
     "format",  # answer under an explicit output-format constraint
     "transcription",  # write down the spoken words
+    "attribute",  # one labelled attribute, open-ended (gender, language, sound, instrument)
 )
 _FIELDS = ("id", "text", "domain", "kind")
+_OPTIONAL = ("requires",)
+TRANSCRIPT = "transcript"  # the name `requires` uses for the clip's spoken words
 _PACKAGED_DIR = "instruction_pool"
 
 
@@ -49,6 +56,12 @@ class Instruction:
     text: str
     domain: str
     kind: str
+    requires: tuple[str, ...] = ()  # attribute names the clip must have (lower case)
+
+    def applies_to(self, available: frozenset[str] | None) -> bool:
+        """Whether a clip with these (lower-case) attribute names can be asked this prompt;
+        None means unknown metadata: every prompt applies."""
+        return available is None or all(name in available for name in self.requires)
 
 
 def _parse_line(line: str, where: str) -> Instruction:
@@ -59,11 +72,11 @@ def _parse_line(line: str, where: str) -> Instruction:
                           f"with fields {list(_FIELDS)}") from exc
     if not isinstance(data, dict):
         raise ConfigError(f"{where}: expected a JSON object, got {type(data).__name__}")
-    unknown = sorted(set(data) - set(_FIELDS))
+    unknown = sorted(set(data) - set(_FIELDS) - set(_OPTIONAL))
     missing = [k for k in _FIELDS if k not in data]
     if unknown or missing:
-        raise ConfigError(f"{where}: fields must be exactly {list(_FIELDS)}; "
-                          f"missing {missing}, unknown {unknown}")
+        raise ConfigError(f"{where}: fields must be {list(_FIELDS)} (optionally "
+                          f"{list(_OPTIONAL)}); missing {missing}, unknown {unknown}")
     for key in _FIELDS:
         if not isinstance(data[key], str) or not data[key].strip():
             raise ConfigError(f"{where}: field {key!r} must be a non-empty string")
@@ -73,8 +86,14 @@ def _parse_line(line: str, where: str) -> Instruction:
     if data["kind"] not in INSTRUCTION_KINDS:
         raise ConfigError(f"{where}: field 'kind' must be one of {list(INSTRUCTION_KINDS)}, "
                           f"got {data['kind']!r}")
+    requires = data.get("requires", [])
+    if (not isinstance(requires, list)
+            or not all(isinstance(r, str) and r.strip() for r in requires)):
+        raise ConfigError(f"{where}: field 'requires' must be a list of attribute names, "
+                          f"got {requires!r}")
     return Instruction(id=data["id"].strip(), text=data["text"].strip(),
-                       domain=data["domain"], kind=data["kind"])
+                       domain=data["domain"], kind=data["kind"],
+                       requires=tuple(r.strip().lower() for r in requires))
 
 
 def _read_jsonl(text: str, source: str) -> list[tuple[Instruction, str]]:
@@ -176,8 +195,13 @@ class InstructionPool:
         key: str | None = None,
         *,
         kind_weights: Mapping[str, float] | None = None,
+        available: Iterable[str] | None = None,
     ) -> Instruction:
         """Draw one prompt for a clip of ``domain``.
+
+        ``available``: the clip's attribute names (any case; ``"transcript"`` when it has
+        spoken words); prompts whose ``requires`` are not all there are left out. None keeps
+        every prompt.
 
         With an int seed and a ``key`` (the clip id) the result depends only on
         ``(seed, key)``. With a ``numpy.random.Generator`` it is drawn from that generator
@@ -187,7 +211,11 @@ class InstructionPool:
         drawn first (probability proportional to its weight, among kinds that have
         candidates; kinds not named get weight 0), then a prompt uniformly within it.
         """
-        items = self.candidates(domain)
+        names = None if available is None else frozenset(a.lower() for a in available)
+        items = [i for i in self.candidates(domain) if i.applies_to(names)]
+        if not items:
+            raise ConfigError(f"no prompt of the pool applies to a {domain} clip with "
+                              f"attributes {sorted(names or ())}")
         if isinstance(rng_or_seed, np.random.Generator):
             rng = rng_or_seed
         elif isinstance(rng_or_seed, int | np.integer) and not isinstance(rng_or_seed, bool):
@@ -228,5 +256,11 @@ class InstructionPool:
 
 def pool_to_jsonl(instructions: Iterable[Instruction]) -> str:
     """Serialise prompts in the pool file format (one JSON object per line)."""
-    return "".join(json.dumps({"id": i.id, "text": i.text, "domain": i.domain, "kind": i.kind},
-                              ensure_ascii=False) + "\n" for i in instructions)
+    def line(i: Instruction) -> dict[str, object]:
+        out: dict[str, object] = {"id": i.id, "text": i.text, "domain": i.domain,
+                                  "kind": i.kind}
+        if i.requires:
+            out["requires"] = list(i.requires)
+        return out
+
+    return "".join(json.dumps(line(i), ensure_ascii=False) + "\n" for i in instructions)
