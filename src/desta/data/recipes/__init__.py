@@ -57,6 +57,7 @@ MISSING_AUDIO_POLICIES = ("skip", "error")
 _BUILTIN_MODULES = (
     "librispeech", "libritts_r", "vctk", "crema_d", "common_voice", "iemocap", "esc50",
     "audiocaps", "clotho", "speech_commands", "nsynth", "gtzan",
+    "fillets", "asterisk", "asterisk_prompts",
     "tuxpaint", "klettres", "ktuberling", "gcin",
 )
 
