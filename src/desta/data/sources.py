@@ -178,14 +178,16 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
     Source(
         name="gcompris",
         packages=("gcompris-qt-data",),
-        # `Files: *` covers the farm-animal, memory-sound, world-music and instrument clips,
-        # with two exceptions among them.
-        licence="GPL-3+ (instruments/drum_kit.ogg: CC-Sampling-Plus-1.0; memory-sound "
-                "*_LA*.ogg: Free Art License 1.2)",
+        # From the copyright file (`Files: *` is GPL-3+) and explore_world_music's README.
+        licence="GPL-3+ (farm animals, melody: GPL-3; instruments/drum_kit.ogg: "
+                "CC-Sampling-Plus-1.0; memory-sound *_LA*.ogg: Free Art License 1.2; "
+                "world-music pieces: CC0-1.0, public domain or CC-BY-3.0; canal_lock, "
+                "helicopter, icy_walk, metal_hit: freesound CC0-1.0 / CC-BY-3.0)",
         recipes=("gcompris_sounds",),
         versions={"gcompris-qt-data": "3.1-2"},
-        description="GCompris activity resources: farm animals, memory-game sounds and real "
-                    "instrument recordings, unpacked from Qt .rcc files.",
+        description="GCompris activity resources: farm animals, memory-game and activity "
+                    "sounds, 26 real instrument recordings and 9 regional music pieces, "
+                    "unpacked from Qt .rcc files.",
         prepare="desta.data.recipes.gcompris:prepare",
     ),
     Source(
@@ -194,8 +196,9 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
         licence="MIT",
         recipes=("soundfont_instruments",),
         versions={"fluid-soundfont-gm": "3.1-5.3"},
-        description="FluidR3 GM SoundFont (sampled real instruments), rendered note by note "
-                    "and as short phrases per General MIDI program.",
+        description="FluidR3 GM SoundFont (sampled real instruments), rendered with "
+                    "TinySoundFont note by note and as short phrases for 37 General MIDI "
+                    "programs and 3 drum kits.",
         prepare="desta.data.recipes.soundfont:prepare",
     ),
 )}
