@@ -10,12 +10,14 @@ cd "$(dirname "$0")/.."
 venv=${DESTA_VENV:-.venv}
 extras=embedded
 # espeak-ng speaks the synthetic corpus (desta data synth, quickstart); the tests also drive
-# Debian's chromium (web demo). Both come from apt, which needs root (as on CI).
+# Debian's chromium (web demo) and index a local apt repository with dpkg-dev's
+# dpkg-scanpackages (desta data fetch). These come from apt, which needs root (as on CI).
 apt_packages=()
 command -v espeak-ng >/dev/null || apt_packages+=(espeak-ng)
 if [[ "${1:-}" == "--test" ]]; then
   extras=embedded,test
   command -v chromium >/dev/null || apt_packages+=(chromium)
+  command -v dpkg-scanpackages >/dev/null || apt_packages+=(dpkg-dev)
 fi
 if (( ${#apt_packages[@]} )); then
   apt-get update -qq && apt-get install -y -qq "${apt_packages[@]}" >/dev/null

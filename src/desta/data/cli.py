@@ -1,7 +1,8 @@
 """``desta data ...``: the data-construction stage from the command line.
 
-Subcommands: ``synth`` (local labelled corpus), ``manifest`` (dataset recipe -> ClipRecord
-JSONL), ``generate`` (backbone responses -> training rows), ``summarize`` (counts + plots).
+Subcommands: ``synth`` (local labelled corpus), ``fetch`` (real-audio Debian packages -> a data
+root), ``manifest`` (dataset recipe -> ClipRecord JSONL), ``generate`` (backbone responses ->
+training rows), ``summarize`` (counts + plots).
 Hooked into the main CLI by :func:`register`.
 """
 
@@ -24,6 +25,34 @@ def _cmd_synth(args: argparse.Namespace) -> int:
                                   noise_snrs=args.noise_snr, noise_fraction=args.noise_fraction,
                                   workers=args.workers, progress=not args.no_progress)
     print(f"wrote {manifest}")
+    return 0
+
+
+def _cmd_fetch(args: argparse.Namespace) -> int:
+    from desta.data.fetch import fetch, status
+    from desta.data.sources import get_source
+
+    if args.list:
+        for row in status(args.root):
+            state = (f"  [{len(row['unpacked'])}/{len(row['packages'])} unpacked"
+                     + (f", prepared: {row['prepared']}" if row["prepare"] else "") + "]"
+                     if args.root else "")
+            print(f"{row['name']:<17} {row['licence']}{state}\n"
+                  f"    packages: {' '.join(row['packages'])}\n"
+                  f"    recipes:  {' '.join(row['recipes'])}"
+                  + (f"; prepare: {row['prepare']}" if row["prepare"] else ""))
+        return 0
+    if not args.root:
+        raise ConfigError("desta data fetch: --root DIR is required (unless --list)")
+    sources = [get_source(name) for name in dict.fromkeys(args.source)] if args.source else None
+    report = fetch(args.root, sources, prepare=not args.no_prepare,
+                   progress=not args.no_progress, apt_sources=args.apt_sources,
+                   apt_options=args.apt_option or ())
+    print(f"{len(report.packages)} package(s) in {report.root}: {len(report.downloaded)} "
+          f"downloaded ({report.bytes_downloaded / 1e6:.1f} MB), {len(report.unpacked)} "
+          f"unpacked, {len(report.skipped)} already done"
+          + (f"; prepared {', '.join(report.prepared)}" if report.prepared else "")
+          + f" ({report.seconds:.0f} s). Record: {report.root}/.desta-fetch/sources.json")
     return 0
 
 
@@ -88,7 +117,7 @@ def _cmd_summarize(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add ``desta data {synth,manifest,generate,summarize}`` to the main parser."""
+    """Add ``desta data {synth,fetch,manifest,generate,summarize}`` to the main parser."""
     from desta.data.synth import DEFAULT_NOISE_FRACTION, DEFAULT_NOISE_SNRS, DEFAULT_SIZE
 
     data = subparsers.add_parser("data", help="build training data (synth corpus, manifests, "
@@ -107,6 +136,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     synth.add_argument("--workers", type=int, default=None, help="processes (default: 2)")
     synth.add_argument("--no-progress", action="store_true")
     synth.set_defaults(func=_cmd_synth)
+
+    from desta.data.fetch import APT_SOURCES_ENV
+
+    fetch = sub.add_parser(
+        "fetch", help="download and unpack the real-audio Debian packages into a data root "
+                      "(no root, no installation; resumable)")
+    fetch.add_argument("--root", default=None, help="data root (the packages unpack to "
+                                                    "ROOT/usr/share/...); required unless --list")
+    fetch.add_argument("--source", action="extend", nargs="+", metavar="NAME",
+                       help="only these sources (repeatable; default: all; see --list)")
+    fetch.add_argument("--list", action="store_true",
+                       help="list the sources (with --root: what ROOT holds) and exit")
+    fetch.add_argument("--no-prepare", action="store_true",
+                       help="download and unpack only; skip the sources' prepare steps")
+    fetch.add_argument("--apt-sources", default=None, metavar="FILE",
+                       help="apt sources list to use instead of the system's, e.g. a mirror "
+                            "(one-line .list or deb822 .sources; default: "
+                            f"${APT_SOURCES_ENV})")
+    fetch.add_argument("--apt-option", action="append", metavar="KEY=VALUE",
+                       help="apt configuration item passed as -o (repeatable), e.g. "
+                            "Acquire::http::Proxy=http://HOST:PORT")
+    fetch.add_argument("--no-progress", action="store_true")
+    fetch.set_defaults(func=_cmd_fetch)
 
     man = sub.add_parser("manifest", help="run a dataset recipe and write a ClipRecord manifest")
     man.add_argument("recipe", help="recipe name, e.g. librispeech, esc50, nsynth")
