@@ -408,7 +408,8 @@ def test_official_chat_file_scores_by_hand(tmp_path):
       speech_and_sound (7,4); speech_and_music (5,9).
     model first:     speech (8,4) (2,6); sound (7,4); music (5,10) (7,2); s&s (8,3); s&m (6,8).
     Model means, reference first / model first / mean: speech 6 / 5 / 5.5; sound 5 / 4 / 4.5;
-    music 6.5 / 6 / 6.25; s&s 4 / 3 / 3.5; s&m 9 / 8 / 8.5; mixed audio (pooled) 6.5 / 5.5 / 6.
+    music 6.5 / 6 / 6.25; s&s 4 / 3 / 3.5; s&m 9 / 8 / 8.5; mixed audio (the mean of s&s and
+    s&m) 6.5 / 5.5 / 6.
     Average = mean(speech, sound, music, mixed) = 22.25 / 4 = 5.5625 (reference 23 / 4)."""
     rows = read_predictions_file(CHAT_FILE)
     with ChatJudge() as server:
@@ -465,3 +466,63 @@ def test_cli_scores_the_official_chat_file(tmp_path, capsys):
     assert re.search(r"^chat average \(model\) +5\.56$", printed, re.M)
     assert re.search(r"^mixed audio \(model\) +6\.00$", printed, re.M)
     assert (out / "judge_cache.jsonl").is_file()
+
+
+def _judged_row(row: dict, order: str, reply: str, uuid: str) -> dict:
+    """A row of score_chat.py's output: its batch input (the judge prompt in openai_args, the
+    answer as Audio-LLM-response) plus the judge's reply in `gen`."""
+    from desta.evaluation.airbench import chat_judge_messages
+
+    return {"uuid": uuid, "openai_args": {"messages": chat_judge_messages(row, order)},
+            "meta_info": row["meta_info"], "path": row["path"], "question": row["question"],
+            "answer_gt": row["answer_gt"], "task_name": row["task_name"],
+            "dataset_name": row["dataset_name"], "Audio-LLM-response": row["response"],
+            "gen": reply, "prompt_tokens": 100, "completion_tokens": 3, "finish_reason": "stop"}
+
+
+def test_judged_files_score_as_they_stand(tmp_path):
+    """score_chat.py's output (replies in `gen`; the Assistant order read off the prompt it
+    sent) and cal_score.py's input (`gpt-score`; "cir" in the name = the swapped pass) are
+    tallied without a judge. Mixed audio is the mean of its two categories (README), not the
+    pooled rows: s&s model 7 and 3 (mean 5), s&m 10 -> 7.5 (pooled would be 6.67)."""
+    base = {"meta_info": "a voice over rain", "path": "x.wav", "dataset_name": "d",
+            "question": "What is heard?", "answer_gt": "Rain and a voice."}
+    rows = [dict(base, task_name="speech_QA", response="A man talks."),
+            dict(base, task_name="speech_and_sound_QA", response="Rain."),
+            dict(base, task_name="speech_and_sound_QA", response="Talking in rain."),
+            dict(base, task_name="speech_and_music_QA", response="Music?")]
+    first = ["6 8", "5 7", "7 3", "4 10"]  # reference first: (reference, model)
+    swapped = ["9 6", "7 5", "2 8", "seven 4"]  # model first: (model, reference); one fails
+    out = tmp_path / "batch_run_output.jsonl"
+    out.write_text("".join(
+        json.dumps(_judged_row(r, "reference_first", g, f"a{i}")) + "\n"
+        for i, (r, g) in enumerate(zip(rows, first, strict=True))) + "".join(
+        json.dumps(_judged_row(r, "model_first", g, f"b{i}")) + "\n"
+        for i, (r, g) in enumerate(zip(rows, swapped, strict=True))))
+    result = evaluate("airbench", predictions=out).scores
+    assert result["split"] == "chat" and result["orders"] == ["reference_first", "model_first"]
+    assert "stored replies" in result["method"]
+    ref_first = result["passes"]["reference_first"]["categories"]
+    assert ref_first["mixed audio"] == {"count": 3, "reference": 5.0, "model": 7.5,
+                                        "win_rate": 0.75}
+    model_first = result["passes"]["model_first"]
+    assert (model_first["fail_num"], model_first["success_num"]) == (1, 4)  # cal_score.py's
+    assert model_first["categories"]["speech_and_sound"] == {
+        "count": 2, "reference": 6.5, "model": 4.5, "win_rate": 0.5}
+    assert model_first["categories"]["speech_and_music"]["count"] == 0
+    # combined: each category the mean of its passes (speech (8 + 9) / 2, s&s (5 + 4.5) / 2,
+    # s&m 10: its second pass failed), then mixed = mean(s&s, s&m) = (4.75 + 10) / 2
+    assert result["categories"]["speech"]["model"] == 8.5
+    assert result["categories"]["speech_and_music"]["model"] == 10.0
+    assert result["categories"]["mixed audio"]["model"] == pytest.approx(7.375)
+
+    # cal_score.py's own input: a JSON list, the pass told by the file name
+    cir = tmp_path / "chat_score_cir.json"
+    cir.write_text(json.dumps([{"task_name": r["task_name"], "gpt-score": g}
+                               for r, g in zip(rows, swapped, strict=True)]))
+    alone = evaluate("airbench", predictions=cir).scores
+    assert alone["orders"] == ["model_first"]
+    assert alone["passes"]["model_first"] == model_first
+    plain = tmp_path / "chat_score.json"
+    plain.write_text(cir.read_text())
+    assert evaluate("airbench", predictions=plain).scores["orders"] == ["reference_first"]

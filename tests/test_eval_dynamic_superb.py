@@ -24,7 +24,8 @@ from desta.evaluation.dynamic_superb import (
 )
 from desta.evaluation.judges import OpenAIJudge
 from desta.evaluation.records import BenchmarkDataError, BenchmarkFileNotFoundError
-from desta.evaluation.runner import audio_question_messages, evaluate
+from desta.evaluation.registry import audio_question_messages
+from desta.evaluation.runner import evaluate
 from test_eval_sakura import ChatServer
 
 EMO = "EmotionRecognition_MultimodalEmotionlinesDataset"
@@ -303,12 +304,15 @@ def test_f1_by_hand():
 
 
 class YesIfLabelJudge(ChatServer):
+    """The organisers' prompt: `Result: YES` iff the label is in the answer."""
+
     @staticmethod
     def rule(messages) -> str:
         user = messages[-1]["content"]
-        label = user.split("Ground-truth label: ", 1)[1].split("\n", 1)[0]
-        answer = user.split("Model answer: ", 1)[1].split("\n", 1)[0]
-        return "Yes." if label.lower() in answer.lower() else "No"
+        label = user.split("Ground Truth Answer: ", 1)[1].split("\n", 1)[0]
+        answer = user.split("Model's Response: ", 1)[1]
+        verdict = "YES" if label.lower() in answer.lower() else "NO"
+        return f"The answer {'matches' if verdict == 'YES' else 'differs'}.\nResult: {verdict}"
 
 
 def test_llm_classification_and_judge_beside_accuracy(tmp_path):
@@ -390,3 +394,82 @@ def test_phase2_through_the_runner(tmp_path, phase2_root):
     assert summary["SuperbASR_LibriSpeech-TestClean (wer)"] == pytest.approx(100 / 6)
     assert summary["classification accuracy (mean over tasks)"] == 50.0
     assert "phase-1 accuracy" not in summary and result.scores["phase"] == "phase2"
+
+
+# the organisers' prompt.py as its source has it (a triple-quoted string, `.strip()`ped)
+OFFICIAL_CLASSIFICATION_PROMPT = """
+You will be given a question, a corresponding correct answer(s), and a response from a model.
+The model's response is a reply to the question. Your task is to judge if the "Model's Response" aligns with the "Ground Truth Answer" based on the "Question."
+Please strictly follow the guidelines below:
+- Briefly explain the reasons for your judgment.
+- Answer with the format "Result: <YES or NO>" at the end.
+- Output "YES" if the response aligns with the ground truth answer;\x20
+output "NO" if the response does not match the ground truth answer, selects incorrect or irrelevant options, or provides more answers than required.
+- The questions would be single-choice or multi-choice:
+For single-choice questions, the model's response should contain one and only one answer. If the model's response selects more than one answer or does not clearly indicate a single answer, you should mark it as incorrect and output "NO."\x20
+For multi-choice questions, the model's response must exactly match all applicable correct choices. If the model's response selects too many, too few, or any incorrect answers, you should mark it as incorrect and output "NO."
+- Since the question is short answer, the model's response does not need to mention the content of the question. You only need to check if the model's response has the same meaning as the ground truth answer(s).
+
+Input Format:
+Question: {instruction}
+Ground Truth Answer: {label}
+Model's Response: {response}
+""".strip()
+
+
+def test_judge_prompt_and_verdict_are_the_organisers():
+    from desta.evaluation.dynamic_superb import judge_messages, read_judge_result
+
+    assert judge_messages("Same speaker?", "yes", "Yes, {it} is.") == [{
+        "role": "user", "content": OFFICIAL_CLASSIFICATION_PROMPT.format(
+            instruction="Same speaker?", label="yes", response="Yes, {it} is.")}]
+    # re.search(r"result:\s*(yes|no)", reply.lower().strip()): "yes" correct, else wrong
+    assert read_judge_result("It matches.\nResult: YES")
+    assert read_judge_result("result:yes")
+    assert not read_judge_result("Result: NO")
+    assert not read_judge_result("**Result:** YES")  # "**" breaks the pattern: wrong
+    assert not read_judge_result("Yes.") and not read_judge_result(None)
+
+
+def test_phase2_result_files_as_the_organisers_write_them(tmp_path, phase2_root):
+    """`<task>.json` = {clip: {"instruction", "label", "sllm_response"}} joins --data (the
+    metric from its instance.json); after the organisers' LLM evaluation the file carries
+    `evaluation_response`, whose verdicts count as they stand, without a judge."""
+    sv = "SuperbSV_VoxCeleb1-Test"
+    clips = {f"{sv}_id10270-5r0dWxy17C8-00001.wav": ("yes", "Yes, the same speaker."),
+             f"{sv}_id10271-1gtz-CUIygI-00002.wav": ("no", "no")}
+    results = tmp_path / "results" / "my_model"
+    _write_json(results / f"{sv}.json", {
+        clip: {"instruction": "Same speaker? Answer yes or no.", "label": label,
+               "sllm_response": answer, "file": clip} for clip, (label, answer) in clips.items()})
+    scores = evaluate("dynamic-superb", data=phase2_root, predictions=results,
+                      subset="phase2").scores
+    task = scores["instances"][sv]
+    assert task["metric"] == "accuracy" and task["value"] == 50.0  # only "no" is exact
+    with pytest.raises(BenchmarkDataError, match="names no metric: pass --data"):
+        evaluate("dynamic-superb", predictions=results)
+
+    judged = tmp_path / "judged" / "llama" / "my_model"
+    replies = ["The response says yes.\nResult: YES", "It answers no, the label is no. Result: no"]
+    _write_json(judged / f"{sv}.json", {
+        clip: {"instruction": "Same speaker? Answer yes or no.", "label": label,
+               "sllm_response": answer, "messages": [{"role": "user", "content": "..."}],
+               "evaluation_response": reply}
+        for (clip, (label, answer)), reply in zip(clips.items(), replies, strict=True)})
+    standalone = evaluate("dynamic-superb", predictions=judged).scores
+    assert standalone["instances"][sv]["metric"] == "llm_classification"
+    assert standalone["instances"][sv]["value"] == 50.0  # "result: no" is not a yes
+    with_data = evaluate("dynamic-superb", data=phase2_root, predictions=judged,
+                         subset="phase2").scores["instances"][sv]["scores"]
+    assert with_data["accuracy"]["value"] == 50.0
+    assert with_data["llm_classification"]["value"] == 50.0
+
+
+def test_a_json_object_that_is_not_a_result_file_says_so(tmp_path):
+    bad = tmp_path / "Task.json"
+    _write_json(bad, {"clip.wav": "just a string"})
+    with pytest.raises(BenchmarkDataError, match="phase-2 result format"):
+        evaluate("dynamic-superb", predictions=bad)
+    _write_json(bad, {"clip.wav": {"label": "x"}})
+    with pytest.raises(BenchmarkDataError, match="lacks field"):
+        evaluate("dynamic-superb", predictions=bad)

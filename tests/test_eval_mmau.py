@@ -14,14 +14,11 @@ from desta.evaluation.mmau import (
     mmau_messages,
     mmau_result_row,
     mmau_string_match,
+    read_mmau,
     read_mmau_predictions,
     score_mmau,
 )
-from desta.evaluation.records import (
-    BenchmarkDataError,
-    BenchmarkFileNotFoundError,
-    read_mmau,
-)
+from desta.evaluation.records import BenchmarkDataError, BenchmarkFileNotFoundError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
 SAMPLE = FIXTURES / "mmau-test-mini.sample.json"
@@ -58,10 +55,10 @@ def test_reader_errors(tmp_path):
     with pytest.raises(BenchmarkDataError, match="line 3"):
         read_mmau(bad)
     rows = json.loads(SAMPLE.read_text())
-    del rows[1]["choices"], rows[1]["answer"]
+    del rows[1]["choices"], rows[1]["task"]
     missing = tmp_path / "missing.json"
     missing.write_text(json.dumps(rows))
-    with pytest.raises(BenchmarkDataError, match=r"entry 1 lacks field\(s\) 'choices', 'answer'"):
+    with pytest.raises(BenchmarkDataError, match=r"entry 1 lacks field\(s\) 'choices', 'task'"):
         read_mmau(missing)
     assert issubclass(BenchmarkDataError, DestaError)
 
@@ -310,3 +307,37 @@ def test_runner_extracts_like_desta_when_only_model_output(tmp_path):
     reference = score_mmau(read_mmau_predictions(EDGE_CASES))
     assert scores["total"] == reference["total"]
     assert scores["sub-category"] == reference["sub-category"]
+
+
+def test_test_split_without_answers_is_read_and_not_scored(tmp_path):
+    """The MMAU test split withholds its answers (blank or absent): the file reads (so a model
+    can answer it), and scoring says that nothing can be scored instead of a silent near-zero
+    accuracy (the string match against an empty answer would count most replies wrong)."""
+    from desta.evaluation.runner import evaluate
+
+    rows = json.loads(SAMPLE.read_text())
+    for i, row in enumerate(rows):
+        if i % 2:
+            row["answer"] = ""
+        else:
+            del row["answer"]
+    test_split = tmp_path / "mmau-test.json"
+    test_split.write_text(json.dumps(rows))
+    items = read_mmau(test_split)
+    assert len(items) == 12 and {i.reference for i in items} == {""}
+    predictions = [{**row, "model_output": f'The correct answer is: "{row["choices"][0]}"',
+                    "model_prediction": f'"{row["choices"][0]}"'} for row in rows]
+    scored = score_mmau(predictions)
+    assert scored["no_answer"] == 12 and scored["total"]["count"] == 0
+    assert "submit the predictions" in scored["note"] and scored["summary"] == {}
+    preds = tmp_path / "p.json"
+    preds.write_text(json.dumps(predictions))
+    result = evaluate("mmau", predictions=preds, out=tmp_path / "o")
+    assert "the test split" in result.scores["note"]
+    assert "submit the predictions" in (tmp_path / "o" / "report.md").read_text()
+    # a file where only some rows lack an answer scores the others
+    mixed = [dict(r) for r in json.loads(SAMPLE.read_text())]
+    mixed[0]["answer"] = " "
+    part = score_mmau([{**r, "model_prediction": r["answer"]} for r in mixed])
+    assert (part["no_answer"], part["total"]["count"], part["total"]["correct"]) == (1, 11, 11)
+    assert "note" not in part and part["summary"]["total"] == 100.0

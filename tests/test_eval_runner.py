@@ -15,22 +15,12 @@ import pytest
 
 from desta.errors import DestaError
 from desta.evaluation.cli import register
-from desta.evaluation.records import (
-    BenchmarkDataError,
-    BenchmarkFileNotFoundError,
-    read_sakura,
-    read_speech_ifeval,
-)
+from desta.evaluation.records import BenchmarkDataError, BenchmarkFileNotFoundError
+from desta.evaluation.registry import DEFAULT_SYSTEM, audio_question_messages, with_system_prompt
 from desta.evaluation.report import markdown_report
-from desta.evaluation.runner import (
-    DEFAULT_SYSTEM,
-    PREDICTIONS_FILE,
-    PredictionStore,
-    audio_question_messages,
-    backbone_text_messages,
-    evaluate,
-    with_system_prompt,
-)
+from desta.evaluation.runner import PREDICTIONS_FILE, PredictionStore, evaluate
+from desta.evaluation.sakura import read_sakura
+from desta.evaluation.speech_ifeval import backbone_text_messages, read_speech_ifeval
 
 SAKURA_DEV = Path(__file__).resolve().parents[2] / "shared" / "data" / "sakura-dev"
 FIXTURES = Path(__file__).parent / "fixtures" / "eval"
@@ -238,8 +228,8 @@ def test_speech_ifeval_backbone_run_uses_textual_audio(tmp_path, model):
     sample = FIXTURES / "speech-ifeval.closed_ended_questions.sample.jsonl"
     items = read_speech_ifeval(sample)[:2]
     theirs = tmp_path / "model.jsonl"  # the audio model's rows (another system's, no audio here)
-    theirs.write_text("".join(json.dumps({"id": f"closed_ended_questions:{i.id}",
-                                          "response": "SOME ANSWER"}) + "\n" for i in items))
+    theirs.write_text("".join(json.dumps({"id": i.id, "response": "SOME ANSWER"}) + "\n"
+                              for i in items))
     data = tmp_path / "sif"
     data.mkdir()
     shutil.copy(sample, data / sample.name)
@@ -248,7 +238,8 @@ def test_speech_ifeval_backbone_run_uses_textual_audio(tmp_path, model):
                       progress=False)
     backbone = [json.loads(line) for line in
                 (tmp_path / "out" / "backbone_predictions.jsonl").read_text().splitlines()]
-    assert [b["id"] for b in backbone] == [f"closed_ended_questions:{i.id}" for i in items]
+    assert [b["id"] for b in backbone] == [i.id for i in items]
+    assert items[0].id.startswith("closed_ended_questions:")
     message = backbone_text_messages(items[0])
     assert message[0]["content"] == (f"Speech Input: {items[0].metadata['textual_audio']}\n\n"
                                      f"{items[0].prompt}")
@@ -272,8 +263,7 @@ def test_with_system_prompt_sets_replaces_or_removes_the_system_turn():
 
 
 def test_report_marks_missing_numbers_and_sources():
-    scores = {"source": "x.json", "total": {"correct": 1, "count": 2, "accuracy": 50.0},
-              "task": {"sound": {"correct": 1, "count": 2, "accuracy": 50.0}}}
+    scores = {"source": "x.json", "summary": {"total": 50.0, "sound": 50.0}}
     text = markdown_report("mmau", scores)
     assert "| total | 50.00 | 57.50 [1] (original test-mini) | 66.00 [2] |" in text
     assert "| speech | – | – | 71.17 [2] |" in text

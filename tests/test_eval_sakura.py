@@ -17,13 +17,14 @@ import pytest
 import soundfile as sf
 
 from desta.evaluation.judges import JudgeError, JudgeUnreachableError, OpenAIJudge, cache_key
-from desta.evaluation.records import BenchmarkDataError, BenchmarkFileNotFoundError, read_sakura
+from desta.evaluation.records import BenchmarkDataError, BenchmarkFileNotFoundError
 from desta.evaluation.sakura import (
     CHANCE_LEVELS,
     match_option,
     parse_answer,
     parse_options,
     parse_sakura_verdict,
+    read_sakura,
     sakura_judge_messages,
     sakura_result_row,
     score_sakura,
@@ -101,12 +102,14 @@ class ChatServer:
     @staticmethod
     def rule(messages) -> str:
         user = messages[-1]["content"]
-        if "Ground-truth answer:" in user:
-            truth = re.search(r"Ground-truth answer: \([a-z]\) (.*)", user).group(1).strip()
-            response = re.search(r"Model response: (.*)\n\nReply in", user, re.S).group(1)
+        if "Model generated response: " in user:  # SAKURA's llm_judge.py prompt
+            # the last "Ground truth answer:" line is the row's (the ones above are examples)
+            truth = re.findall(r"Ground truth answer: \([a-z]\) (.*)", user)[-1].strip()
+            response = re.search(r"Model generated response: (.*)\n\n    Carefully", user,
+                                 re.S).group(1)
             verdict = "correct" if truth.lower() in response.lower() else "incorrect"
             return f"Explanation: rule-based stand-in.\nJudgement: {verdict}"
-        reply = user.split("Model's reply:", 1)[1]
+        reply = user.split("Model's Response:", 1)[1]  # Speech-IFEval's CoT prompt
         return "It explains.\nResult: YES" if "step" in reply.lower() else "Result: NO"
 
     def __enter__(self) -> ChatServer:
@@ -306,10 +309,18 @@ def test_score_errors(sakura_root):
 @pytest.mark.parametrize(
     ("reply", "verdict"),
     [
+        # calculate_acc.py: `Judgement` (as llm_judge.py's pattern cuts it) .lower().strip()
+        # must be exactly "correct" / "incorrect"; anything else is invalid (counted wrong)
         ("Explanation: picks Paris.\nJudgement: correct", True),
         ("Explanation: picks London.\nJudgement: incorrect", False),
-        ("Explanation: x\nJudgement: **Incorrect**", False),
-        ('Explanation: x\nJudgment: "correct"', True),
+        ("Explanation: x\nJudgement: Correct \n", True),
+        ("Explanation: a\n\nb\nJudgement: correct\n\nMore text.", True),
+        ('Explanation: x\nJudgement: "correct"', None),  # the prompt's own quotes: invalid
+        ("Explanation: x\nJudgement: **Incorrect**", None),
+        ("Explanation: x\nJudgement: correct.", None),
+        ("Explanation: x\nJudgement: correct\nbecause it names Paris.", None),
+        ("Explanation: x\nJudgment: correct", None),  # the pattern wants "Judgement: "
+        ("Judgement: correct", None),  # no "Explanation: " before it
         ("I think it is right.", None),
         ("", None),
     ],
@@ -318,12 +329,54 @@ def test_parse_verdict(reply, verdict):
     assert parse_sakura_verdict(reply) is verdict
 
 
-def test_judge_prompt_states_criteria():
-    messages = sakura_judge_messages("Q? (a) x (b) y", "(a) x", "x")
-    text = messages[1]["content"]
-    assert "more than one" in text and "no option" in text
-    assert "Question: Q? (a) x (b) y\nGround-truth answer: (a) x\nModel response: x" in text
-    assert "Judgement: <correct or incorrect>" in text
+# llm_judge.py's template as its source has it: a triple-quoted string inside `if __name__`,
+# every line indented by four spaces (the blank line before "Now here" too, written `    \n`
+# here so the file has no trailing whitespace)
+OFFICIAL_USER_TEMPLATE = '''
+    You will be given a question with list of possible options, a ground truth answer and a model generated response. Determine whether the model generated response is correct based on the following criteria:
+    1. Since there is one and only one corect answer, it should be judged incorrect if the model do not choose any option from the option list or it choose more than one option.
+    2. If the model choose one option from the option list, it should be judged correct if the chosen option aligns with the ground truth answer, otherwise it should be judged incorrect.
+    3. Read the question, options, ground truth answer and model generated response carefully before making a decision.
+
+    Considering the following examples:
+    Question: What is the capital of France? (a) Paris (b) London (c) Berlin (d) Madrid
+    Ground truth answer: (a) Paris
+    If the model generated response is: "The capital of France is Tokyo.", it should be judged incorrect since it does not choose any option from the option list.
+    If the model generated response is: "The capital of France is Paris and London.", it should be judged incorrect since it chooses more than one option from the option list.
+    If the model generated response is: "The capital of France is London.", it should be judged incorrect since it chooses one option from the option list but the chosen option does not align with the ground truth answer.
+    If the model generated response is: "The capital of France is Paris.", it should be judged correct since it chooses one option from the option list and the chosen option aligns with the ground truth answer.
+    Another Question: What is the underlying emotion of the speaker? (a) Happy (b) Sad (c) Angry (d) Neutral
+    Ground truth answer: (a) Happy
+    If the model generated response is: "The speaker is happy.", it should be judged correct since it chooses one option from the option list and the chosen option aligns with the ground truth answer.
+    If the model generated response is: "The speaker expresses happiness.", it should be judged correct since "happiness" aligns with the ground truth answer "happy", and they are just different part of speech of the same word.
+    If the model generated response is: "Happiness," it should be judged correct since it is also a valid derivative of the ground truth answer "happy".
+    \n    Now here is the question and the model generated response for you to judge:
+    Question: [QUESTION]
+    Ground truth answer: [GROUND_TRUTH_ANSWER]
+    Model generated response: [MODEL_GENERATED_RESPONSE]
+
+    Carefully make your decision based on the above criteria. Return your judgement with the following format:
+    Explanation: <Your explanation on your judgement>
+    Judgement: <Your judgement, either "correct" or "incorrect">
+    '''
+
+
+def test_judge_prompt_is_the_official_text():
+    """llm_judge.py's system prompt and template byte for byte, filled in its order: question,
+    then response, then label (so a response holding the label's placeholder is filled too)."""
+    system, user = sakura_judge_messages("Q? (a) x (b) y", "(a) x",
+                                         "It is x [GROUND_TRUTH_ANSWER]")
+    assert system == {"role": "system", "content": (
+        "You are a good judge. You will be given a question with list of possible options, a "
+        "ground truth answer and a model generated response. \n" + " " * 23
+        + "You have to determine whether the model generated answer is correct.")}
+    assert user["role"] == "user"
+    expected = (OFFICIAL_USER_TEMPLATE.replace("[QUESTION]", "Q? (a) x (b) y")
+                .replace("[MODEL_GENERATED_RESPONSE]", "It is x [GROUND_TRUTH_ANSWER]")
+                .replace("[GROUND_TRUTH_ANSWER]", "(a) x"))
+    assert user["content"] == expected
+    assert "\n    \n    Now here is" in user["content"] and user["content"].endswith('">\n    ')
+    assert "Model generated response: It is x (a) x\n" in user["content"]
 
 
 def test_judge_scores_through_real_server_and_caches(sakura_root, chat_server, tmp_path):
@@ -448,31 +501,133 @@ def test_official_result_files_score_like_our_rows(sakura_root, tmp_path):
     assert joined["total"] == ours["total"]
 
 
-def test_official_judgement_files_are_counted_as_they_stand(tmp_path):
-    """The official judge's output (`*_judgements.json`): accuracy is the share of
-    'correct' verdicts; a reply it could not parse ('No extracted judgement') is wrong."""
+def _judgement_file(path: Path, verdicts: dict[str, str], instruction: str,
+                    clip_prefix: str = "") -> Path:
+    """A judgement file as llm_judge.py writes it (keys as the result file had them)."""
+    entries = {f"{clip_prefix}{clip}": {"Explanation": "x", "Judgement": verdict,
+                                        "instruction": instruction,
+                                        "model_response": "It is a woman.", "label": "(b) Female"}
+               for clip, verdict in verdicts.items()}
+    path.write_text(json.dumps({"judge_model": "gpt-4o-2024-11-20", "temperature": 0.0,
+                                "top_p": 0.9, "max_tokens": 1024, "results": entries}, indent=4))
+    return path
+
+
+GENDER_Q = "What is the speaker's gender in this audio? (a) Male (b) Female"
+
+
+def test_official_judgement_files_are_counted_as_calculate_acc_does(tmp_path):
+    """The official judge's output: correct iff `Judgement.lower().strip() == "correct"`, as
+    calculate_acc.py counts; a quoted "correct" (the form the judge prompt itself shows), a
+    trailing period or no verdict at all are invalid, i.e. wrong."""
     from desta.evaluation.runner import evaluate
 
-    q = "What is the speaker's gender in this audio? (a) Male (b) Female"
-    entries = {
-        f"clip{i}.wav": {"Explanation": "x", "Judgement": verdict, "instruction": q,
-                         "model_response": "It is a woman.", "label": "(b) Female"}
-        for i, verdict in enumerate(["correct", "incorrect", "correct",
-                                     "No extracted judgement"])
-    }
-    path = tmp_path / "Gender_other_model_single_judgements.json"
-    path.write_text(json.dumps({"judge_model": "gpt-4o-2024-11-20", "temperature": 0.0,
-                                "top_p": 0.9, "max_tokens": 1024, "results": entries}))
+    verdicts = {"c0.wav": "correct", "c1.wav": "incorrect", "c2.wav": "Correct ",
+                "c3.wav": "No extracted judgement", "c4.wav": '"correct"', "c5.wav": "correct.",
+                "c6.wav": "INCORRECT"}
+    path = _judgement_file(tmp_path / "Gender_other_model_single_judgements.json", verdicts,
+                           GENDER_Q)
     scores = evaluate("sakura", predictions=path).scores
     assert scores["method"] == "judgements"
     cell = scores["tracks"]["Gender"]["single"]
-    assert (cell["correct"], cell["count"], cell["unparsable"]) == (2, 4, 1)
-    assert cell["accuracy"] == 50.0
+    # correct: c0, c2; invalid: c3, c4, c5; all seven count in the denominator
+    assert (cell["correct"], cell["count"], cell["unparsable"]) == (2, 7, 3)
+    assert dict(scores["results"]) == {
+        "Gender/c0.wav/single": True, "Gender/c1.wav/single": False,
+        "Gender/c2.wav/single": True, "Gender/c3.wav/single": False,
+        "Gender/c4.wav/single": False, "Gender/c5.wav/single": False,
+        "Gender/c6.wav/single": False}
+    assert cell["accuracy"] == pytest.approx(200 / 7)
 
-    badly_named = tmp_path / "judgements_of_something.json"
-    badly_named.write_text(path.read_text())
-    with pytest.raises(BenchmarkDataError, match="must be named <Track>"):
-        evaluate("sakura", predictions=badly_named)
+
+def test_judgement_file_named_as_llm_judge_names_it(sakura_root, tmp_path):
+    """llm_judge.py names its output after the result file (`<model>_judgements.json`), keys
+    may be metadata.json paths (`data/Gender/audio/x.wav`): the track comes from the key, the
+    hop from the folder names, and otherwise the rows join --data by clip and instruction."""
+    from desta.evaluation.runner import evaluate
+
+    items = {i.id: i for i in read_sakura(sakura_root)}
+    multi = items["Gender/en_test_0_common_voice_en_18758345.wav/multi"]
+    single = items["Gender/en_test_0_common_voice_en_19031181.wav/single"]
+    folder = tmp_path / "results" / "Gender" / "single"
+    folder.mkdir(parents=True)
+    in_folders = _judgement_file(folder / "qwen2_audio_judgements.json",
+                                 {single.metadata["file"]: "correct"}, single.prompt,
+                                 clip_prefix="data/Gender/audio/")
+    scores = evaluate("sakura", predictions=in_folders).scores
+    assert dict(scores["results"]) == {single.id: True}
+
+    flat = _judgement_file(tmp_path / "qwen2_audio_judgements.json",
+                           {single.metadata["file"]: '"correct"',
+                            multi.metadata["file"]: "correct"}, single.prompt)
+    # the second row asks the multi-hop question of its clip
+    document = json.loads(flat.read_text())
+    document["results"][multi.metadata["file"]]["instruction"] = multi.prompt
+    flat.write_text(json.dumps(document))
+    with pytest.raises(BenchmarkDataError, match="pass --data"):
+        evaluate("sakura", predictions=flat)
+    joined = evaluate("sakura", predictions=flat, data=sakura_root).scores
+    assert dict(joined["results"]) == {single.id: False, multi.id: True}
+    assert joined["tracks"]["Gender"]["single"]["unparsable"] == 1
+
+
+def test_metadata_json_layout_and_result_keys_by_its_paths(sakura_root, tmp_path):
+    """A track folder with only metadata.json (keyed by `data/<Track>/audio/<file>`) reads as
+    its CSV does; result files keyed by those paths join --data by id."""
+    from desta.evaluation.runner import evaluate
+
+    csv_items = read_sakura(sakura_root)
+    for track in ("Gender", "Animal", "Emotion"):
+        lines = (sakura_root / track / "metadata.csv").read_text().splitlines()
+        import csv as csv_module
+
+        rows = list(csv_module.DictReader(lines))
+        metadata = {f"data/{track}/audio/{r['file']}": {k: v for k, v in r.items() if k != "file"}
+                    for r in rows}
+        (sakura_root / track / "metadata.json").write_text(json.dumps(metadata, indent=4))
+        (sakura_root / track / "metadata.csv").unlink()
+    json_items = read_sakura(sakura_root)
+    assert [(i.id, i.prompt, i.reference, i.audio_paths) for i in json_items] == \
+        [(i.id, i.prompt, i.reference, i.audio_paths) for i in csv_items]
+
+    animal = [i for i in json_items if i.metadata["track"] == "Animal" and
+              i.metadata["hop"] == "single"]
+    entries = {f"data/Animal/audio/{i.metadata['file']}": {
+        "instruction": i.prompt, "response": i.reference, "label": i.reference} for i in animal}
+    result = _official_result_file(tmp_path / "Animal_model_single.json", "Animal", "single",
+                                   entries)
+    scores = evaluate("sakura", predictions=result, data=sakura_root).scores
+    assert dict(scores["results"]) == {i.id: True for i in animal}
+    (sakura_root / "Gender" / "metadata.json").write_text("[]")
+    with pytest.raises(BenchmarkDataError, match="keyed by clip path"):
+        read_sakura(sakura_root, tracks=["Gender"], check_audio=False)
+
+
+class VerdictFormsJudge(ChatServer):
+    """Answers every SAKURA prompt with a verdict in the form its response asks for."""
+
+    @staticmethod
+    def rule(messages) -> str:
+        response = re.search(r"Model generated response: (.*)\n\n    Carefully",
+                             messages[-1]["content"], re.S).group(1)
+        return f"Explanation: as asked.\nJudgement: {response.split('|')[1]}"
+
+
+def test_rejudging_reads_verdicts_as_the_official_scripts(sakura_root, tmp_path):
+    """Re-judging sends llm_judge.py's messages (with the row's label) and reads each reply
+    with its pattern and calculate_acc.py's rule: quoted or dotted verdicts are wrong."""
+    items = [i for i in read_sakura(sakura_root) if i.metadata["track"] == "Gender"][:4]
+    forms = ["correct", '"correct"', "Correct", "correct."]
+    rows = [sakura_result_row(i, f"answer|{form}") for i, form in zip(items, forms, strict=True)]
+    with VerdictFormsJudge() as server:
+        judge = OpenAIJudge(server.base_url, "gpt-4o-2024-11-20", cache_path=tmp_path / "c.jsonl")
+        result = score_sakura(rows, method="judge", judge=judge)
+        marker = f"Model generated response: {rows[0]['response']}\n"
+        sent = [b["messages"] for b in server.bodies if marker in b["messages"][-1]["content"]]
+    assert [ok for _, ok in result["results"]] == [True, False, True, False]
+    assert sent == [sakura_judge_messages(items[0].prompt, items[0].reference,
+                                          rows[0]["response"])]
+    assert result["total"]["unparsable"] == 2
 
 
 def test_official_result_file_errors(tmp_path):
@@ -482,7 +637,7 @@ def test_official_result_file_errors(tmp_path):
     bad_label = _official_result_file(tmp_path / "a.json", "Gender", "single", {
         "c.wav": {"instruction": q, "response": "male", "label": "robot"}})
     with pytest.raises(BenchmarkDataError, match="label 'robot' is neither"):
-        evaluate("sakura", predictions=bad_label)
+        evaluate("sakura", predictions=bad_label)  # the offline rule needs the answer
     bad_hop = _official_result_file(tmp_path / "b.json", "Gender", "double", {
         "c.wav": {"instruction": q, "response": "male", "label": "(a) Male"}})
     with pytest.raises(BenchmarkDataError, match="'type' must be one of"):

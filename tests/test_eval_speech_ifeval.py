@@ -21,13 +21,14 @@ from desta.evaluation.ifeval_rules import (
     word_tokenize,
 )
 from desta.evaluation.judges import OpenAIJudge
-from desta.evaluation.records import BenchmarkDataError, read_speech_ifeval
+from desta.evaluation.records import BenchmarkDataError
 from desta.evaluation.speech_ifeval import (
     cot_judge_messages,
     follow_instructions,
     forgetting_rate,
     if_rate,
     parse_cot_verdict,
+    read_speech_ifeval,
     score_chain_of_thought,
     score_closed_task,
     score_instruction_following,
@@ -61,14 +62,15 @@ REPORT_INSTRUCTION_IDS = {
 def test_reader_all_three_subsets():
     closed = read_speech_ifeval(CLOSED, audio_root="/data/audios")
     assert len(closed) == 8
-    assert closed[0].id == "0"
+    assert closed[0].id == "closed_ended_questions:0"  # ids repeat across subsets
     assert closed[0].audio_paths == [Path("/data/audios/Automatic_speech_recognition/1995-1837-0019.flac")]
     assert closed[0].prompt.endswith("Your entire response should be in all capital letters.")
     assert closed[0].reference.startswith("HE SAT DOWN")
     assert closed[0].metadata["instruction_id_list"] == ["change_case:english_capital"]
     assert closed[0].metadata["subset"] == "closed_ended_questions"
     creative = read_speech_ifeval(CREATIVE)
-    assert creative[0].id == "934" and creative[0].metadata["kwargs"] == [{"num_bullets": 3}]
+    assert creative[0].id == "creative_writing:934"
+    assert creative[0].metadata["kwargs"] == [{"num_bullets": 3}]
     assert creative[0].audio_paths[0].parent.parent == FIXTURES  # default root: the JSONL folder
     cot = read_speech_ifeval(COT)
     assert [i.id for i in cot[:2]] == ["chain-of-thought:1", "chain-of-thought:2"]  # no ids there
@@ -240,21 +242,19 @@ def test_word_tokenize_matches_nltk():
 
 
 def test_official_report_cases():
-    """Hand-written rows in the official rule_eval report layout; each kind of disagreement
-    between our old scorer and the published reports, and the one we cannot reproduce."""
+    """Hand-written rows in the official rule_eval report layout, each kind of disagreement
+    between our old scorer and the published reports; all agree now, the numbered list
+    (marked `disagrees`: c2676a71 did not count it) included, as HEAD's checker counts it."""
     rows = [json.loads(line) for line in REPORT_CASES.read_text().splitlines()]
     result = score_instruction_following(rows)
     ours = {row_id: follows for row_id, _, follows in result["results"]}
     for row in rows:
-        official = row["follow_instruction_list"]
-        if row.get("disagrees"):  # a numbered list: the reports count it, instructions.py not
-            assert ours[str(row["id"])] != official
-        else:
-            assert ours[str(row["id"])] == official, row["id"]
-    assert (result["followed"], result["count"]) == (6, 12)
-    assert result["instruction_rate"] == pytest.approx(100.0 * 7 / 13)
+        assert ours[str(row["id"])] == row["follow_instruction_list"], row["id"]
+    assert [r["id"] for r in rows if r.get("disagrees")] == [2005]
+    assert (result["followed"], result["count"]) == (7, 12)
+    assert result["instruction_rate"] == pytest.approx(100.0 * 8 / 13)
     assert {g: (v["followed"], v["count"]) for g, v in result["per_group"].items()} == {
-        "bullet_lists": (3, 5), "change_case": (1, 2), "startend": (2, 3),
+        "bullet_lists": (4, 5), "change_case": (1, 2), "startend": (2, 3),
         "length_constraints": (1, 2), "other": (0, 1)}
 
 
@@ -349,14 +349,14 @@ def test_creative_rate_on_sample_rows():
         bullets(3),  # 3 != 2
         "- a\n- b\n- c\n- d\n- e",  # ok (dash bullets)
         "**Summary**\n* one\n* two",  # ok: "**" line is bold, not a bullet
-        "1. one\n2. two\n3. three",  # numbered, not markdown bullets
+        "1. one\n2. two\n3. three",  # ok: Speech-IFEval counts numbered lines as bullets
         bullets(4),  # ok
         "",  # empty
     ]
     rows = [speech_ifeval_result_row(i, r) for i, r in zip(items, responses, strict=True)]
     result = score_instruction_following(rows)
-    assert (result["followed"], result["count"]) == (5, 8)
-    assert result["rate"] == pytest.approx(62.5)
+    assert (result["followed"], result["count"]) == (6, 8)
+    assert result["rate"] == pytest.approx(75.0)
 
 
 def test_multi_instruction_item_needs_all():
@@ -390,7 +390,7 @@ def test_cot_judge_through_real_server(tmp_path):
     assert result["rate"] == pytest.approx(50.0)
     assert [ok for _, ok in result["results"]] == [True, False, False, True]
     assert cot_judge_messages("Count words.", "nine")[1]["content"] == (
-        "User request: Count words.\nModel's reply: nine")
+        "User input: Count words.\nModel's Response: nine")
 
 
 class TaskJudge(ChatServer):
@@ -466,7 +466,10 @@ def test_closed_task_accuracy_and_wer_through_a_real_judge(tmp_path):
     ("reply", "verdict"),
     [("Shows steps.\nResult: YES", True), ("Result: no", False), ("Result: **YES**", True),
      ("Result: NO\n...\nResult: YES", False),  # the first verdict counts (official re.search)
-     ("result:yes", True), ("yes", None), ("Result: maybe", None), (None, None)],
+     ("result:yes", True), ("yes", None), ("Result: maybe", None), (None, None),
+     # the official pattern `(?<=result:\s)(yes|no)`: any one whitespace, no word boundary
+     ("Result:\nYES", True), ("Result: Nope, it only answers.", False),
+     ("Result:  YES", True)],  # two spaces: the official pattern misses it, we read it
 )
 def test_parse_cot_verdict(reply, verdict):
     assert parse_cot_verdict(reply) is verdict
@@ -480,3 +483,180 @@ def test_ifrate_and_forgetting_match_published_numbers():
     assert forgetting_rate(50.0, 50.0) == 0.0
     with pytest.raises(BenchmarkDataError, match="positive"):
         forgetting_rate(50.0, 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the benchmark's own files: published outputs and reports, the repository's data layout
+# ---------------------------------------------------------------------------------------------
+
+OUTPUTS = Path(__file__).parent / "fixtures" / "eval_speech_ifeval" / "outputs" / \
+    "DeSTA-ntu--DeSTA2-8B-beta"
+
+
+def _report_verdicts() -> dict[str, list[bool]]:
+    out = {}
+    for name in ("closed_ended_questions", "creative_writing"):
+        report = OUTPUTS / "reports" / f"rule_eval@{name}.jsonl.jsonl"
+        for line in report.read_text(encoding="utf-8").splitlines():
+            row = json.loads(line)
+            out[f"{name}:{row['id']}"] = row["follow_instruction_list"]
+    return out
+
+
+def test_published_outputs_reproduce_the_official_reports():
+    """The repository's output folder scores as a benchmark: creative rows (no `subset`,
+    `metric` "open") land in creative writing by their file name, the reports/ folder is not
+    read, and every per-item verdict equals the published report's, the numbered list of
+    item 940 (four "1." .. "4." lines, num_bullets 4) included."""
+    from desta.evaluation.runner import evaluate
+
+    scores = evaluate("speech-ifeval", predictions=OUTPUTS).scores
+    subsets = scores["subsets"]
+    assert set(subsets) == {"closed_ended_questions", "creative_writing"}
+    ours = {row_id: follows for name in subsets for row_id, _, follows in
+            subsets[name]["results"]}
+    assert ours == _report_verdicts()
+    assert (subsets["creative_writing"]["followed"], subsets["creative_writing"]["count"]) == \
+        (3, 4)
+    assert subsets["closed_ended_questions"]["rate"] == 100.0
+    assert scores["ifrate"] is None and scores["rule_rate"] == pytest.approx(87.5)
+
+
+def _repository_layout(root: Path, names: dict[str, str]) -> Path:
+    """`<root>/data/eval_data/<file>.jsonl` from the published rows (the benchmark's input
+    fields only) and their clips under `<root>/data/audios/`."""
+    data = root / "data"
+    (data / "eval_data").mkdir(parents=True)
+    for subset, file_name in names.items():
+        rows = [json.loads(line) for line in
+                (OUTPUTS / f"{subset}.jsonl").read_text(encoding="utf-8").splitlines()]
+        with (data / "eval_data" / file_name).open("w", encoding="utf-8") as f:
+            for row in rows:
+                clip = data / "audios" / row["audio_filepath"]
+                clip.parent.mkdir(parents=True, exist_ok=True)
+                clip.write_bytes(b"")  # the reader only resolves paths
+                f.write(json.dumps({k: v for k, v in row.items()
+                                    if k not in ("messages", "response")}) + "\n")
+    return data
+
+
+def test_repository_layout_and_joining_the_published_outputs(tmp_path):
+    """`--data` may be the repository's data/ (eval_data/*.jsonl + audios/) or its eval_data/;
+    clips resolve under data/audios/; the outputs' integer ids join as `<subset>:<id>`."""
+    from desta.evaluation.runner import evaluate
+    from desta.evaluation.speech_ifeval import load_speech_ifeval
+
+    data = _repository_layout(tmp_path, {"closed_ended_questions": "closed_ended_questions.jsonl",
+                                         "creative_writing": "creative_writing.jsonl"})
+    items = load_speech_ifeval(data)
+    assert [i.id for i in items] == ["closed_ended_questions:0", "closed_ended_questions:1",
+                                     "creative_writing:934", "creative_writing:935",
+                                     "creative_writing:939", "creative_writing:940"]
+    assert items[0].audio_paths == [data / "audios" / "Automatic_speech_recognition" /
+                                    "1995-1837-0019.flac"]
+    assert [i.id for i in load_speech_ifeval(data / "eval_data")] == [i.id for i in items]
+    assert all(p.is_file() for i in items for p in i.audio_paths)
+    joined = evaluate("speech-ifeval", data=data, predictions=OUTPUTS).scores
+    ours = {row_id: follows for name in joined["subsets"] for row_id, _, follows in
+            joined["subsets"][name]["results"]}
+    assert ours == _report_verdicts()
+    # the older file names (close.jsonl, open.jsonl), and the baseline that is not IFrate
+    old = _repository_layout(tmp_path / "old", {"closed_ended_questions": "close.jsonl",
+                                                "creative_writing": "open.jsonl"})
+    (old / "eval_data" / "close-woprompt.jsonl").write_text(
+        (old / "eval_data" / "close.jsonl").read_text())
+    assert [i.id for i in load_speech_ifeval(old)] == [i.id for i in items]
+    (old / "eval_data" / "closed_ended_questions.jsonl").write_text(
+        (old / "eval_data" / "close.jsonl").read_text())
+    with pytest.raises(BenchmarkDataError, match="two closed_ended_questions files"):
+        load_speech_ifeval(old)
+
+
+def test_woprompt_outputs_are_skipped_and_close_files_ask_with_the_first_line(tmp_path):
+    """An outputs folder's `-woprompt` baseline is not part of IFrate; rows read from a file
+    named close.jsonl are judged with the instruction's first line (llm_evaluation.py's
+    remove_instruction)."""
+    from desta.evaluation.runner import evaluate
+    from desta.evaluation.speech_ifeval import rows_from_file
+
+    folder = tmp_path / "outputs"
+    folder.mkdir()
+    closed = (OUTPUTS / "closed_ended_questions.jsonl").read_text(encoding="utf-8")
+    (folder / "close.jsonl").write_text(closed)
+    (folder / "closed_ended_questions-woprompt.jsonl").write_text(closed)
+    scores = evaluate("speech-ifeval", predictions=folder).scores
+    assert scores["subsets"]["closed_ended_questions"]["count"] == 2
+    rows = rows_from_file([json.loads(line) for line in closed.splitlines()],
+                          folder / "close.jsonl")
+    assert rows[0]["id"] == "closed_ended_questions:0" and rows[0]["source_stem"] == "close"
+    asked = task_judge_messages(rows[0])[1]["content"]
+    assert asked.startswith("Question: Convert the provided spoken statement into text.\n"
+                            "Model's Response: HE SAT DOWN")
+
+
+def test_bullets_after_a_literal_backslash_n():
+    """HEAD's bullet checker first turns an escaped "\\n" left in a reply into a line break;
+    Google's IFEval does not."""
+    reply = "Here:\\n* one\\n* two\\n3. three"
+    assert "\n" not in reply
+    assert check_instruction("detectable_format:number_bullet_lists", reply, {"num_bullets": 3},
+                             variant="speech-ifeval")
+    assert not check_instruction("detectable_format:number_bullet_lists", reply,
+                                 {"num_bullets": 3})
+
+
+# script/llm_evaluation.py's prompts as its source has them (f-strings: `\n` escapes are line
+# breaks, the lines ending in a space keep it)
+OFFICIAL_COT = """You will be given a user input and a model response. The model's response is a reply to the user input. Your task is to determine whether the response demonstrates reasoning behavior, such as breaking down the problem, explaining intermediate steps, or providing a analysis.
+
+Please strictly follow the guidelines below:
+- Output "YES" if the response includes any form of behavior beyond a direct answer corresponding to the user input.
+- Output "NO" only if the response is a minimal or purely factual reply.
+- Answer in the format: "Result: <YES or NO>" at the end.
+"""
+OFFICIAL_ACCURACY = (
+    "You will be given a question, a corresponding correct answer and a response from a model. "
+    """
+Model's Response is a reply to the Question. Your task is to judge if "Model's Response" aligns with the "Ground Truth Answer" based on the "Question". """
+    """
+Please strictly follow the guidelines below:
+- Answer with the format "Result: <YES or NO>" at the end.
+- Output "YES" if the response aligns with the ground truth answer; output "NO" if the response does not match the ground truth answer.
+""")
+OFFICIAL_WER = """You will be given a response from an ASR model. Your task is to extract a **substring** from the model's response that eliminates all extra phrases, explanations, or introductory text. The substring will be evaluate by the WER metric, so it should be **exactly the same** as the model's response, with no modifications.\n\nPlease strictly follow the guidelines below:\n- The substring should be **exactly the same** as the model's response, with no modifications.\n- Eliminate all extra phrases, explanations, or introductory text while keeping the substring itself 100% unchanged.\n- You must output the substring only."""
+
+
+def test_judge_prompts_are_llm_evaluation_texts():
+    cot = cot_judge_messages("Why?", "Because.")
+    assert cot == [{"role": "system", "content": OFFICIAL_COT},
+                   {"role": "user", "content": "User input: Why?\nModel's Response: Because."}]
+    row = {"instruction": "Q\nsecond line", "label": "happy", "response": "R", "metric": "accuracy"}
+    assert task_judge_messages(row) == [
+        {"role": "system", "content": OFFICIAL_ACCURACY},
+        {"role": "user", "content": "Question: Q\nsecond line\nGround Truth Answer: happy\n"
+                                    "Model's Response: R"}]
+    assert task_judge_messages({**row, "metric": "wer"}) == [
+        {"role": "system", "content": OFFICIAL_WER},
+        {"role": "user", "content": "Question: Q\nsecond line\nModel's Response: R"}]
+    assert "from a model. \nModel's" in OFFICIAL_ACCURACY  # the source's trailing spaces
+
+
+def test_stored_official_judge_replies_score_without_a_judge(tmp_path):
+    """reports/llm_eval@chain-of-thought.jsonl rows carry the official judge's reply
+    (`eval_response`): they score as they stand, the verdicts read as llm_evaluation.py does."""
+    from desta.evaluation.runner import evaluate
+
+    items = read_speech_ifeval(COT)[:4]
+    replies = ["Shows steps.\nResult: YES", "Result: NO", "It reasons. Result: yes",
+               "Result: Nope, a bare answer."]
+    rows = [{**speech_ifeval_result_row(i, "Step one, then two."), "eval_response": r,
+             "correct": None} for i, r in zip(items, replies, strict=True)]
+    report = tmp_path / "llm_eval@chain-of-thought.jsonl"
+    report.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    scores = evaluate("speech-ifeval", predictions=report).scores
+    cot = scores["subsets"]["chain-of-thought"]
+    assert (cot["followed"], cot["count"]) == (2, 4)
+    assert [ok for _, ok in cot["results"]] == [True, False, True, False]
+    with pytest.raises(BenchmarkDataError, match="needs an LLM judge"):
+        score_chain_of_thought([{k: v for k, v in rows[0].items() if k != "eval_response"}],
+                               None)

@@ -1,8 +1,9 @@
 """Evaluation: benchmark readers, official scoring rules, LLM judges, and the runner behind
-`desta eval` (see docs/evaluation.md)."""
+`desta eval` (see docs/evaluation.md). Benchmarks register themselves (`registry.py`)."""
 
 from desta.evaluation.records import BenchmarkDataError, BenchmarkItem
-from desta.evaluation.runner import BENCHMARK_NAMES, EvalResult, PredictionStore, evaluate
+from desta.evaluation.registry import BenchmarkSpec, benchmark_names, get_spec, register
+from desta.evaluation.runner import EvalResult, PredictionStore, evaluate
 
-__all__ = ["BENCHMARK_NAMES", "BenchmarkDataError", "BenchmarkItem", "EvalResult",
-           "PredictionStore", "evaluate"]
+__all__ = ["BenchmarkDataError", "BenchmarkItem", "BenchmarkSpec", "EvalResult",
+           "PredictionStore", "benchmark_names", "evaluate", "get_spec", "register"]

