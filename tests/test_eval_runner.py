@@ -283,3 +283,44 @@ def test_mmau_data_join_needs_no_audio_but_a_run_does(tmp_path):
     assert (scores["total"]["correct"], scores["total"]["count"]) == (1, 1)
     with pytest.raises(BenchmarkFileNotFoundError, match="12 audio file"):
         evaluate("mmau", data=sample, model="embedded", out=tmp_path / "run")
+
+
+def test_a_json_object_where_rows_are_expected_says_so(tmp_path):
+    """A valid JSON document that holds no rows (a benchmark without its own object format)
+    is named as such, not as "line 1 is not valid JSON"."""
+    document = tmp_path / "scores.json"
+    document.write_text(json.dumps({"total": 50.0, "task": {"sound": 50.0}}, indent=2))
+    with pytest.raises(BenchmarkDataError, match=r"holds one JSON object \(keys \['task', "
+                                                 r"'total'\]\), not rows"):
+        evaluate("mmau", predictions=document)
+    one_line = tmp_path / "one.jsonl"  # a one-line object is a JSONL file of one row
+    one_line.write_text(json.dumps({"id": "x", "answer": "a", "choices": ["a", "b"],
+                                    "task": "sound", "model_prediction": "a"}) + "\n")
+    assert evaluate("mmau", predictions=one_line).scores["total"]["count"] == 1
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"results": {\n  "a": 1,\n')
+    with pytest.raises(BenchmarkDataError, match="line 1 is not valid JSON"):
+        evaluate("sakura", predictions=broken)
+
+
+@pytest.mark.integration
+def test_mmau_test_split_without_answers_is_answered(tmp_path, model):
+    """The test split withholds its answers: the runner still answers every item and stores
+    the official rows; the scores say to submit them instead of a near-zero accuracy."""
+    clips = sorted((SAKURA_DEV / "Animal" / "audio").iterdir())[:2]
+    (tmp_path / "audio").mkdir()
+    rows = []
+    for i, clip in enumerate(clips):
+        shutil.copy(clip, tmp_path / "audio" / clip.name)
+        rows.append({"id": f"t{i}", "audio_id": f"./audio/{clip.name}", "question":
+                     "Which animal is heard?", "choices": ["dog", "cat", "cow", "sheep"],
+                     "answer": "", "task": "sound", "split": "test"})
+    test_split = tmp_path / "mmau-test.json"
+    test_split.write_text(json.dumps(rows))
+    result = evaluate("mmau", data=test_split, model=model, out=tmp_path / "run",
+                      max_new_tokens=8, progress=False)
+    stored = [json.loads(line) for line in
+              (tmp_path / "run" / PREDICTIONS_FILE).read_text().splitlines()]
+    assert [r["id"] for r in stored] == ["t0", "t1"] and all("model_output" in r for r in stored)
+    assert result.run["generated"] == 2
+    assert result.scores["no_answer"] == 2 and "submit the predictions" in result.scores["note"]

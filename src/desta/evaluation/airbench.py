@@ -95,7 +95,7 @@ FOUNDATION_FIELDS = ("path", "question", "choice_a", "choice_b", "answer_gt", "t
 CHAT_FIELDS = ("meta_info", "path", "question", "answer_gt", "task_name", "dataset_name",
                "uniq_id")
 
-# Inference_Foundation.py's instruction, verbatim (grammar included)
+# Inference_Foundation.py @ d5c1bdf: its instruction, byte for byte (grammar included)
 FOUNDATION_INSTRUCTION = ("Choose the most suitable answer from options A, B, C, and D to "
                           "respond the question in next line, you may only choose A or B or C "
                           "or D.")
@@ -309,8 +309,8 @@ def rule_align(row: Mapping[str, Any]) -> str | None:
 
 
 def align_messages(row: Mapping[str, Any]) -> list[dict[str, str]]:
-    """`align_in_foundation.py`'s prompt: one user message asking which option the response
-    matches (only A and B listed when the row lacks choice C or D)."""
+    """`align_in_foundation.py`'s prompt (@ d5c1bdf, byte for byte): one user message asking
+    which option the response matches (only A and B listed when the row lacks choice C or D)."""
     a, b, c, d = options_of(row)
     head = ('There is a question "QUESTION", and one response is "ANSWER". Among the following '
             "choices, which option best matches this response? You may only response with the "
@@ -413,7 +413,8 @@ def score_foundation(rows: Sequence[Mapping[str, Any]],
 # chat
 # ---------------------------------------------------------------------------------------------
 
-# score_chat.py's judge prompt, verbatim; X..X are its placeholders
+# score_chat.py @ 1b5bd7f (`build_test_file`): its judge prompt, byte for byte; X..X are its
+# placeholders
 CHAT_JUDGE_TEMPLATE = (
     "You are a helpful and precise assistant for checking the quality of the answer.\n"
     "[Detailed Audio Description]\nXAudioX\n[Question]\nXQuestionX\n"
