@@ -378,9 +378,11 @@ def test_asterisk_prompts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> N
     armelle = records["asterisk_prompts/fr/vm-goodbye"]
     assert armelle["audio"] == (prepared / "fr/vm-goodbye.flac").absolute()
     assert armelle["transcript"] == "Au revoir." and armelle["meta"]["translation"] == "Goodbye."
-    assert armelle["attributes"] == {"Language": "French", "Gender": "Female"}
+    # Credited by name only: no gender is written (a given name is not a statement of it).
+    assert armelle["attributes"] == {"Language": "French"}
     assert armelle["meta"]["speaker"] == "asterisk:armelle" and "locale" not in armelle["meta"]
-    assert "Armelle Desjardins" in armelle["meta"]["gender_source"]
+    assert "Armelle Desjardins" in armelle["meta"]["credit"]
+    assert "gender_source" not in armelle["meta"]
     log = caplog.text
     assert "2 non-speech clip(s) skipped" in log  # beep, silence/1
     assert "1 it_IT_f_Menardi: misfit transcript" in log

@@ -72,13 +72,12 @@ PROMPT_SETS = (
               "Female", "voice folder name it_IT_f_Menardi ('_f_' = female)",
               "Copyright: 2006-2011, Marco Menardi e Paola Dal Zot (copyright: 'i file sonori "
               "sono stati fatti da me e mia moglie')"),
-    PromptSet("fr", "asterisk-prompt-fr-armelle", "fr", None, "armelle", "Female",
-              "debian/copyright credits the voice actor 'Armelle Desjardins' (Armelle is a "
-              "female given name)", "Voice actor: Armelle Desjardins"),
+    # The French and Colombian sets credit their voices by name only; a gender read off a
+    # given name is a guess, so neither states one (the name stays in `credit`).
+    PromptSet("fr", "asterisk-prompt-fr-armelle", "fr", None, "armelle", None, None,
+              "Voice actor: Armelle Desjardins"),
     # LEEME: "grabadas con el acento neutral de Colombia".
-    PromptSet("es", "asterisk-prompt-es-co", "es", "es_CO", "july_jimenez", "Female",
-              "the package's LEEME credits 'la voz de July E. Jiménez' (July is a female "
-              "given name in Colombia)",
+    PromptSet("es", "asterisk-prompt-es-co", "es", "es_CO", "july_jimenez", None, None,
               "Sonidos grabados por Avatar Ltda. con la voz de July E. Jiménez"),
 )
 # See `length_misfits`.
