@@ -5,7 +5,12 @@ more for a short window (up to `max_batch_size`), groups them by decoding settin
 batched generation per group. A `BatchStreamer` hands every row's new tokens to its own
 request as text deltas, so streaming works inside a batch. Each request gets its own
 `max_tokens` (a per-row stopping criterion) and may be cancelled (its row stops at the next
-step). A bad request in a batch fails alone: the batch is retried one request at a time.
+step; a cancelled request still in the queue never runs).
+
+A bad request fails alone, whatever it raises: when preparing a batch fails, each request is
+prepared alone to find whose input is bad, those fail, and the others are prepared and run
+together again; when generation fails, every request that has not yet received a token is
+run again alone (requests that already streamed text cannot be replayed and fail).
 
 `run_batch` re-implements `DestaModel.generate` from the model's public pieces (prepare ->
 embed -> llm.generate) because serving also needs per-row token limits, per-row prompt token
@@ -84,11 +89,18 @@ class GenerationJob:
     id: int = field(default_factory=lambda: next(_job_ids))
     cancelled: threading.Event = field(default_factory=threading.Event)
     enqueued_at: float = field(default_factory=time.monotonic)
-    started: bool = False  # Started was sent (its events can no longer be replayed)
+    started: bool = False  # Started was sent
+    tokens: int = 0  # tokens generated for this request so far (a Delta may hold several)
 
     def cancel(self) -> None:
-        """Stop generating for this request (e.g. its client went away)."""
+        """Stop generating for this request (e.g. its client went away): a queued job never
+        runs, a running row stops at the next decoding step."""
         self.cancelled.set()
+
+    @property
+    def replayable(self) -> bool:
+        """No token was produced yet, so running it again cannot repeat text."""
+        return self.tokens == 0
 
     def key(self) -> tuple:
         # A seeded sampling request runs alone so that its seed alone decides its output.
@@ -158,14 +170,18 @@ class BatchStreamer(BaseStreamer):
         for row, token in zip(self.rows, value.reshape(-1).tolist(), strict=True):
             if row.done:
                 continue
+            if row.job.cancelled.is_set():  # nobody is listening: drop the token, stop the row
+                row.done = True
+                continue
             if token in self.stop_ids:
                 row.done, row.finish_reason = True, "stop"
                 self._flush(row)
                 continue
+            row.job.tokens += 1
             text = row.decoder.push(token)
             if text:
                 row.job.sink(Delta(text))
-            if len(row.decoder.ids) >= row.job.params.max_tokens or row.job.cancelled.is_set():
+            if len(row.decoder.ids) >= row.job.params.max_tokens:
                 row.done = True
                 self._flush(row)
 
@@ -196,16 +212,24 @@ class RowLimits:
 
 
 # ---- one batched generation -------------------------------------------------------------------
-def run_batch(model: Any, jobs: Sequence[GenerationJob]) -> None:
+def run_batch(model: Any, jobs: Sequence[GenerationJob]) -> list[GenerationJob]:
     """Prepare (decode, VAD + ASR, assemble) and generate for jobs sharing one batch key;
-    every job gets Started, Delta..., Finished. Raises on failure (the caller reports it)."""
+    every job gets Started, Delta..., Finished (unless cancelled: those are returned).
+    Raises on failure (the caller reports it)."""
+    return generate_batch(model, jobs, model.prepare([job.messages for job in jobs]))
+
+
+def generate_batch(model: Any, jobs: Sequence[GenerationJob], prepared: Any
+                   ) -> list[GenerationJob]:
+    """Generate for jobs whose conversations `prepared` holds, in order: Started (unless an
+    earlier attempt sent it), Delta..., Finished. Returns the jobs cancelled before their end
+    (they get no Finished). Raises on failure."""
     params = jobs[0].params
-    prepared = model.prepare([job.messages for job in jobs])
-    batch = prepared.batch
-    prompt_tokens = batch.attention_mask.sum(dim=1).tolist()
+    prompt_tokens = prepared.batch.attention_mask.sum(dim=1).tolist()
     for job, transcripts, count in zip(jobs, prepared.transcripts, prompt_tokens, strict=True):
-        job.started = True
-        job.sink(Started(transcripts=list(transcripts), prompt_tokens=int(count)))
+        if not job.started:
+            job.started = True
+            job.sink(Started(transcripts=list(transcripts), prompt_tokens=int(count)))
 
     streamer = BatchStreamer(model.tokenizer, jobs, model.stop_token_ids)
     with _Seeded(params, model.device):
@@ -215,11 +239,16 @@ def run_batch(model: Any, jobs: Sequence[GenerationJob]) -> None:
             top_k=params.top_k, repetition_penalty=params.repetition_penalty,
             streamer=streamer, stop_rows=RowLimits(jobs))
     streamer.end()  # generate calls it too; a second call is a no-op
+    cancelled = []
     for row in streamer.rows:
+        if row.job.cancelled.is_set():  # the client is gone
+            cancelled.append(row.job)
+            continue
         ids = row.decoder.ids
         text = model.tokenizer.decode(ids, skip_special_tokens=True)
         row.job.sink(Finished(text=text, finish_reason=row.finish_reason,
                               completion_tokens=len(ids), token_ids=list(ids)))
+    return cancelled
 
 
 class _Seeded:
@@ -248,8 +277,9 @@ class _Seeded:
 class BatcherStats:
     """Counters for /health and the benchmark."""
 
-    requests: int = 0
+    requests: int = 0  # answered
     failed: int = 0
+    cancelled: int = 0  # the client left before the answer was complete
     batches: int = 0
     max_batch_size_seen: int = 0
     batch_sizes: Counter = field(default_factory=Counter)
@@ -274,7 +304,7 @@ class DynamicBatcher:
         self.batch_wait = batch_wait_ms / 1000.0
         self.max_queue = max_queue
         self.stats = BatcherStats()
-        self.running_batch = 0  # size of the batch being generated now (0: idle)
+        self.running_jobs: tuple[GenerationJob, ...] = ()  # the batch being run now
         self._queue: queue.Queue[GenerationJob] = queue.Queue(maxsize=max_queue)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -282,6 +312,11 @@ class DynamicBatcher:
     @property
     def queue_depth(self) -> int:
         return self._queue.qsize()
+
+    @property
+    def running_batch(self) -> int:
+        """Size of the batch being run now (0: idle)."""
+        return len(self.running_jobs)
 
     @property
     def alive(self) -> bool:
@@ -335,9 +370,9 @@ class DynamicBatcher:
             jobs.append(job)
         return [j for j in jobs if not self._drop_cancelled(j)]
 
-    @staticmethod
-    def _drop_cancelled(job: GenerationJob) -> bool:
+    def _drop_cancelled(self, job: GenerationJob) -> bool:
         if job.cancelled.is_set():
+            self.stats.cancelled += 1
             job.sink(Failed(DestaError("the request was cancelled")))
             return True
         return False
@@ -355,28 +390,76 @@ class DynamicBatcher:
             self._run(group)
 
     def _run(self, jobs: list[GenerationJob]) -> None:
-        self.running_batch = len(jobs)
+        self.running_jobs = tuple(jobs)
         self.stats.batches += 1
         self.stats.batch_sizes[len(jobs)] += 1
         self.stats.max_batch_size_seen = max(self.stats.max_batch_size_seen, len(jobs))
         try:
-            run_batch(self.model, jobs)
-            self.stats.requests += len(jobs)
-        except DestaError as err:
-            if len(jobs) == 1 or any(job.started for job in jobs):
-                for job in jobs:
-                    self._fail(job, err)
-            else:
-                # Someone's input is bad (e.g. a prompt over the context length): find whose.
-                logger.info("batch of %d failed (%s); retrying one by one", len(jobs), err)
-                for job in jobs:
-                    self._run([job])
-        except Exception as err:  # a bug or an out-of-memory: fail these, keep serving
-            logger.exception("generation failed for a batch of %d", len(jobs))
-            for job in jobs:
-                self._fail(job, err)
+            jobs, prepared = self._prepare(jobs)
+            if jobs:
+                self._generate(jobs, prepared)
         finally:
-            self.running_batch = 0
+            self.running_jobs = ()
+
+    def _prepare(self, jobs: list[GenerationJob], *, isolate: bool = True
+                 ) -> tuple[list[GenerationJob], Any]:
+        """The batch's inputs, and the jobs they are for: a job whose input cannot be prepared
+        fails alone (found by preparing each job by itself), the others are prepared again
+        together (or, if that still fails, run one at a time)."""
+        try:
+            return jobs, self.model.prepare([job.messages for job in jobs])
+        except Exception as err:
+            if len(jobs) == 1:
+                self._fail(jobs[0], err)
+                return [], None
+            if not isolate:  # each job prepares alone but not together: no culprit
+                logger.warning("batch of %d fails to prepare together (%s: %s); running them "
+                               "one at a time", len(jobs), type(err).__name__, err)
+                for job in jobs:
+                    self._run_alone(job)
+                return [], None
+            logger.info("preparing a batch of %d failed (%s: %s); finding whose input is bad",
+                        len(jobs), type(err).__name__, err)
+        good = []
+        for job in jobs:
+            try:
+                alone = self.model.prepare([job.messages])
+            except Exception as err:  # this job's own input: it fails, the others go on
+                self._fail(job, err)
+            else:
+                good.append(job)
+        if len(good) == 1:
+            return good, alone
+        return self._prepare(good, isolate=False) if good else ([], None)
+
+    def _run_alone(self, job: GenerationJob) -> None:
+        jobs, prepared = self._prepare([job])
+        if jobs:
+            self._generate(jobs, prepared, retry=False)
+
+    def _generate(self, jobs: list[GenerationJob], prepared: Any, *, retry: bool = True
+                  ) -> None:
+        try:
+            cancelled = generate_batch(self.model, jobs, prepared)
+        except Exception as err:
+            # A bad row or too big a batch (out of memory): whoever has not received a token
+            # yet is run again alone, so only the culprit fails.
+            again = [j for j in jobs if retry and len(jobs) > 1 and j.replayable]
+            level = logging.INFO if isinstance(err, DestaError) else logging.ERROR
+            logger.log(level, "generation failed for a batch of %d (%s: %s); %d request(s) "
+                       "run again alone", len(jobs), type(err).__name__, err, len(again),
+                       exc_info=level == logging.ERROR)
+            retried = {job.id for job in again}
+            for job in jobs:
+                if job.id not in retried:
+                    self._fail(job, err)
+            for job in again:
+                self._run_alone(job)
+            return
+        self.stats.requests += len(jobs) - len(cancelled)
+        self.stats.cancelled += len(cancelled)
+        for job in cancelled:
+            job.sink(Failed(DestaError("the request was cancelled")))
 
     def _fail(self, job: GenerationJob, err: Exception) -> None:
         self.stats.failed += 1

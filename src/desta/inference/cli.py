@@ -51,6 +51,15 @@ def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p.add_argument("--max-tokens", type=int, default=limits.max_tokens,
                    help="largest max_tokens a request may ask for")
     p.add_argument("--default-max-tokens", type=int, default=limits.default_max_tokens)
+    p.add_argument("--max-text-chars", type=int, default=limits.max_text_chars,
+                   help="text characters per request, counted before tokenising")
+    p.add_argument("--max-messages", type=int, default=limits.max_messages)
+    p.add_argument("--max-prompt-tokens", type=int, default=None,
+                   help="prompt tokens per request (default: the LLM's context); bounds how "
+                        "long one prompt's prefill holds the worker")
+    p.add_argument("--threads", type=int, default=None,
+                   help="torch CPU threads (default: $OMP_NUM_THREADS if set, else 1: see "
+                        "docs/serving.md)")
     p.add_argument("--allow-local-audio", type=Path, default=None, metavar="DIR",
                    help="let requests name audio files under DIR (audio_url with a path or "
                         "file:// URL); off by default")
@@ -65,7 +74,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from desta.inference.openai_format import ServerConfig, ServingLimits
     from desta.inference.server import serve
     from desta.model import DestaModel
+    from desta.threads import configure_threads
 
+    configure_threads(args.threads)
     if args.allow_local_audio is not None and not args.allow_local_audio.is_dir():
         raise ConfigError(f"--allow-local-audio {args.allow_local_audio} is not a directory")
     if args.default_max_tokens > args.max_tokens:
@@ -75,6 +86,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            max_audio_seconds=args.max_audio_seconds,
                            max_audio_clips=args.max_audio_clips, max_tokens=args.max_tokens,
                            default_max_tokens=args.default_max_tokens,
+                           max_text_chars=args.max_text_chars, max_messages=args.max_messages,
+                           max_prompt_tokens=args.max_prompt_tokens,
                            allowed_audio_dir=args.allow_local_audio)
     if args.model == "embedded":
         model, name = DestaModel.from_config(device=args.device), "desta-embedded"

@@ -4,8 +4,11 @@ Requests: `messages` with string content or content parts (`text`, `input_audio`
 `data` + `format`, and `audio_url` for data URLs or, where the server allows it, local files)
 become one desta conversation: each clip is decoded here (so bad audio fails the request
 alone, before it reaches a batch) and stands in the text as an `<|AUDIO|>` locator, in the
-order the parts came. Responses: completion bodies, streaming chunks (server-sent events) and
-errors in OpenAI's shape `{"error": {"message", "type", "param", "code"}}`.
+order the parts came. Everything a request can get wrong is refused here with a 4xx naming the
+field (JSON too deep or numbers too long, text that is not valid Unicode, text over the size
+limit, out-of-range seeds, unsafe paths), so that nothing malformed reaches the shared worker.
+Responses: completion bodies, streaming chunks (server-sent events) and errors in OpenAI's
+shape `{"error": {"message", "type", "param", "code"}}`.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from desta.errors import AudioError
 AUDIO_LOCATOR = "<|AUDIO|>"
 AUDIO_FORMATS = ("wav", "mp3", "flac", "ogg")
 _ROLE_ALIASES = {"developer": "system"}  # newer OpenAI clients send "developer"
+MAX_JSON_DEPTH = 32  # a chat request nests 6 deep; deeper is an attack on the parser
+INT64 = (-(2**63), 2**63 - 1)  # OpenAI's `seed` is an int64, and so is torch's
 
 
 @dataclass(frozen=True)
@@ -38,6 +43,13 @@ class ServingLimits:
     max_audio_clips: int = 8  # per request, over all messages
     max_tokens: int = 1024  # the largest max_tokens a request may ask for
     default_max_tokens: int = 256  # when the request gives none
+    # Text characters per request (message text, parts and transcripts together), checked
+    # before anything is tokenised: tokenising costs ~1 s per 0.5 M characters on a CPU core.
+    max_text_chars: int = 100_000
+    max_messages: int = 256  # per request
+    # Prompt tokens per request (audio positions and given transcripts included); None = the
+    # LLM's context. A long prompt's prefill holds the single worker: lower it to bound that.
+    max_prompt_tokens: int | None = None
     allowed_audio_dir: Path | None = None  # local files under it may be named; None: never
 
 
@@ -112,12 +124,55 @@ def error_body(message: str, *, type: str = "invalid_request_error", param: str 
 
 
 # ---- requests -------------------------------------------------------------------------------
+def decode_json_body(raw: bytes) -> Any:
+    """The request body as JSON, or a 400 `invalid_json` for anything Python's parser refuses:
+    bad syntax or encoding, integers over Python's 4300-digit limit, nesting deep enough to hit
+    the recursion limit."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError) as err:  # JSONDecodeError/UnicodeDecodeError too
+        reason = "nested too deeply" if isinstance(err, RecursionError) else str(err)[:200]
+        raise RequestError(f"the body is not valid JSON ({reason})",
+                           code="invalid_json") from None
+
+
+def check_json_tree(body: Any) -> None:
+    """Refuse JSON nested over MAX_JSON_DEPTH and strings that are not valid Unicode (a lone
+    surrogate such as `"\\ud800"` decodes in Python but breaks the tokenizer and any UTF-8
+    output), naming the field."""
+    stack: list[tuple[Any, str, int]] = [(body, "", 0)]
+    while stack:
+        node, path, depth = stack.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise RequestError(f"{path or 'the body'} is nested more than {MAX_JSON_DEPTH} "
+                               "levels deep", param=path or None, code="invalid_json")
+        if isinstance(node, str):
+            _check_unicode(node, path or None)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                _check_unicode(key, path or None, what="a key")
+                stack.append((value, f"{path}.{key}" if path else key, depth + 1))
+        elif isinstance(node, list):
+            stack.extend((value, f"{path}[{i}]", depth + 1) for i, value in enumerate(node))
+
+
+def _check_unicode(text: str, param: str | None, what: str = "the text") -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        where = f"{what} of {param or 'the body'}" if what != "the text" else param
+        raise RequestError(f"{where or 'the body'} is not valid Unicode: a lone surrogate "
+                           f"(U+{ord(text[err.start]):04X}) at character {err.start}; send "
+                           "UTF-8 text", param=param, code="invalid_text") from None
+
+
 def parse_chat_request(body: Any, limits: ServingLimits) -> ChatRequest:
     """Validate a decoded JSON body and build the desta conversation (decoding every clip).
 
     Raises:
         RequestError: anything wrong with the request, naming the field (`param`).
     """
+    check_json_tree(body)
     if not isinstance(body, dict):
         raise RequestError("the request body must be a JSON object")
     model = body.get("model")
@@ -136,7 +191,11 @@ def parse_chat_request(body: Any, limits: ServingLimits) -> ChatRequest:
     if not isinstance(raw, list) or not raw:
         raise RequestError("'messages' must be a non-empty list of {role, content} objects",
                            param="messages")
-    budget = _ClipBudget(limits)
+    if len(raw) > limits.max_messages:
+        raise RequestError(f"{len(raw)} messages, over this server's limit of "
+                           f"{limits.max_messages} per request", param="messages",
+                           code="too_many_messages")
+    budget = _Budget(limits)
     messages = [_parse_message(m, i, budget, limits) for i, m in enumerate(raw)]
     if messages[-1]["role"] == "assistant":
         raise RequestError("the last message is from the assistant; end with a user message "
@@ -181,7 +240,7 @@ def parse_sampling(body: dict[str, Any], limits: ServingLimits) -> SamplingParam
     if top_p == 0.0:
         raise RequestError("'top_p' must be > 0", param="top_p")
     top_k = body.get("top_k")
-    if top_k is not None and (not _is_int(top_k) or top_k < -1):
+    if top_k is not None and (not _is_int(top_k) or not -1 <= top_k <= 2**31 - 1):
         raise RequestError("'top_k' must be a positive integer (or -1 / null for none)",
                            param="top_k")
     if top_k in (-1, 0):
@@ -190,8 +249,9 @@ def parse_sampling(body: dict[str, Any], limits: ServingLimits) -> SamplingParam
     if penalty is not None:
         penalty = _number(body, "repetition_penalty", 1.0, 0.01, 10.0)
     seed = body.get("seed")
-    if seed is not None and not _is_int(seed):
-        raise RequestError("'seed' must be an integer", param="seed")
+    if seed is not None and (not _is_int(seed) or not INT64[0] <= seed <= INT64[1]):
+        raise RequestError("'seed' must be an integer in the int64 range [-2**63, 2**63 - 1]",
+                           param="seed")
     return SamplingParams(max_tokens=int(max_tokens), temperature=temperature, top_p=top_p,
                           top_k=top_k, repetition_penalty=penalty,
                           seed=None if seed is None else int(seed))
@@ -211,13 +271,14 @@ def _number(body: dict[str, Any], name: str, default: float, low: float, high: f
     return float(value)
 
 
-class _ClipBudget:
-    """Counts clips over the whole request against the limit."""
+class _Budget:
+    """Counts clips and text characters over the whole request against the limits."""
 
     def __init__(self, limits: ServingLimits) -> None:
         self.limits = limits
         self.count = 0
         self.seconds: list[float] = []
+        self.chars = 0
 
     def take(self, param: str) -> None:
         self.count += 1
@@ -225,21 +286,34 @@ class _ClipBudget:
             raise RequestError(f"more than {self.limits.max_audio_clips} audio clips in one "
                                "request; send fewer", param=param, code="too_many_audio_clips")
 
+    def text(self, text: str, param: str) -> None:
+        """Check one text field (the reserved locator, the size limit) and count it."""
+        # The locator is how desta marks clip positions; in text it would desynchronise them.
+        if AUDIO_LOCATOR in text:
+            raise RequestError(f"{param} contains the reserved marker {AUDIO_LOCATOR}; attach "
+                               "audio as an input_audio content part instead", param=param)
+        self.chars += len(text)
+        if self.chars > self.limits.max_text_chars:
+            raise RequestError(f"the request's text reaches {self.chars} characters at {param}, "
+                               f"over this server's limit of {self.limits.max_text_chars}; "
+                               "send less text", param=param, code="text_too_long")
 
-def _parse_message(msg: Any, index: int, budget: _ClipBudget,
+
+def _parse_message(msg: Any, index: int, budget: _Budget,
                    limits: ServingLimits) -> dict[str, Any]:
     at = f"messages[{index}]"
     if not isinstance(msg, dict):
         raise RequestError(f"{at} must be an object with 'role' and 'content'", param=at)
-    role = _ROLE_ALIASES.get(msg.get("role"), msg.get("role"))
+    role = msg.get("role")
+    role = _ROLE_ALIASES.get(role, role) if isinstance(role, str) else None
     if role not in ("system", "user", "assistant"):
-        raise RequestError(f"{at}.role {msg.get('role')!r} is not supported; use system, "
-                           "user or assistant", param=f"{at}.role")
+        raise RequestError(f"{at}.role {str(msg.get('role'))[:40]!r} is not supported; use "
+                           "system, user or assistant", param=f"{at}.role")
     content = msg.get("content")
     if content is None and role == "assistant":
         content = ""
     if isinstance(content, str):
-        _check_text(content, f"{at}.content")
+        budget.text(content, f"{at}.content")
         return {"role": role, "content": content}
     if not isinstance(content, list) or not content:
         raise RequestError(f"{at}.content must be a string or a non-empty list of content parts",
@@ -253,42 +327,38 @@ def _parse_message(msg: Any, index: int, budget: _ClipBudget,
             text = part.get("text")
             if not isinstance(text, str):
                 raise RequestError(f"{where}.text must be a string", param=f"{where}.text")
-            _check_text(text, f"{where}.text")
+            budget.text(text, f"{where}.text")
             pieces.append(text)
         elif kind in ("input_audio", "audio_url"):
             if role != "user":
                 raise RequestError(f"{where}: audio is only accepted in user messages",
                                    param=where, code="audio_not_allowed_here")
             budget.take(where)
-            wave, transcript, seconds = _parse_audio_part(part, kind, where, limits)
+            wave, transcript, seconds = _parse_audio_part(part, kind, where, limits, budget)
             budget.seconds.append(seconds)
             audios.append({"audio": wave, "sampling_rate": SAMPLE_RATE, "text": transcript})
             pieces.append(AUDIO_LOCATOR)
         else:
             raise RequestError(f"{where}.type must be 'text', 'input_audio' or 'audio_url', got "
-                               f"{kind!r}", param=f"{where}.type")
+                               f"{str(kind)[:40]!r}", param=f"{where}.type")
     out: dict[str, Any] = {"role": role, "content": "\n".join(pieces)}
     if audios:
         out["audios"] = audios
     return out
 
 
-def _check_text(text: str, param: str) -> None:
-    # The locator is how desta marks clip positions; in user text it would desynchronise them.
-    if AUDIO_LOCATOR in text:
-        raise RequestError(f"{param} contains the reserved marker {AUDIO_LOCATOR}; attach audio "
-                           "as an input_audio content part instead", param=param)
-
-
-def _parse_audio_part(part: dict[str, Any], kind: str, where: str,
-                      limits: ServingLimits) -> tuple[np.ndarray, str | None, float]:
+def _parse_audio_part(part: dict[str, Any], kind: str, where: str, limits: ServingLimits,
+                      budget: _Budget) -> tuple[np.ndarray, str | None, float]:
     spec = part.get(kind)
     if not isinstance(spec, dict):
         raise RequestError(f"{where}.{kind} must be an object", param=f"{where}.{kind}")
     transcript = spec.get("transcript")  # extension: a known transcript skips ASR
-    if transcript is not None and not isinstance(transcript, str):
-        raise RequestError(f"{where}.{kind}.transcript must be a string",
-                           param=f"{where}.{kind}.transcript")
+    if transcript is not None:
+        if not isinstance(transcript, str):
+            raise RequestError(f"{where}.{kind}.transcript must be a string",
+                               param=f"{where}.{kind}.transcript")
+        # Other special-token strings in a transcript are read as plain text by the model.
+        budget.text(transcript, f"{where}.{kind}.transcript")
     if kind == "input_audio":
         fmt = spec.get("format")
         if fmt not in AUDIO_FORMATS:
@@ -350,8 +420,15 @@ def _audio_url(url: str, param: str, limits: ServingLimits) -> bytes | Path:
         raise RequestError(f"{param}: local file paths are disabled on this server; send the "
                            "audio inline as input_audio, or start the server with "
                            "--allow-local-audio DIR", param=param, code="local_files_disabled")
-    path = Path(unquote(parsed.path) if parsed.scheme == "file" else url).expanduser()
-    resolved = path.resolve()
+    path = Path(unquote(parsed.path) if parsed.scheme == "file" else url)
+    if "\x00" in str(path):
+        raise RequestError(f"{param}: the path contains a NUL byte", param=param,
+                           code="invalid_audio_url")
+    try:
+        resolved = path.expanduser().resolve()
+    except (OSError, RuntimeError) as err:  # name too long, symlink loop, unknown ~user
+        raise RequestError(f"{param}: the path cannot be resolved ({err})", param=param,
+                           code="invalid_audio_url") from None
     if not resolved.is_relative_to(root.resolve()):
         raise RequestError(f"{param}: {path} is outside the directory this server may read "
                            f"({root})", param=param, code="local_file_not_allowed")

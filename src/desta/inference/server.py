@@ -6,17 +6,20 @@ Endpoints:
     GET  /health                liveness + queue and batching counters
     GET  /                      the web demo (static files in `web/`)
 
-Requests are validated and their audio decoded in a thread pool, then queued for the
-`DynamicBatcher`, whose worker thread runs batched generation; events come back to the
-request's event loop through an asyncio queue. Every refusal is OpenAI's error JSON.
+Requests are decoded, validated (their audio decoded, their prompt tokenised and counted
+against the LLM's context) in a thread pool, then queued for the `DynamicBatcher`, whose
+worker thread runs batched generation; events come back to the request's event loop through
+an asyncio queue. A client that disconnects (streaming or not, queued or running) cancels its
+job. Every refusal is OpenAI's error JSON, and no request, however malformed, closes the
+connection: an unexpected error is a 500 JSON answer on a connection that stays usable.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import hmac
-import json
 import logging
 import threading
 import time
@@ -27,10 +30,11 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from desta.errors import DestaError
 from desta.inference.batching import (
@@ -51,6 +55,7 @@ from desta.inference.openai_format import (
     ServingLimits,
     chunk_body,
     completion_body,
+    decode_json_body,
     error_body,
     parse_chat_request,
     sse,
@@ -80,6 +85,87 @@ class _Channel:
     async def get(self) -> Event:
         return await self.queue.get()
 
+    async def next(self, gone: asyncio.Future[None]) -> Event | None:
+        """The job's next event, or None once the client has disconnected (`gone` done)."""
+        get = asyncio.ensure_future(self.queue.get())
+        await asyncio.wait({get, gone}, return_when=asyncio.FIRST_COMPLETED)
+        if get.done():
+            return get.result()
+        get.cancel()
+        return None
+
+
+async def _client_gone(receive: Receive) -> None:
+    """Returns when the client disconnects. Called once the body has been read, so the next
+    ASGI message is the disconnect (uvicorn also sends it once the response is complete)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+class _PromptCounter:
+    """Counts a request's prompt tokens off the worker thread, with a private copy of the
+    tokenizer (a fast tokenizer must not be used from two threads at once), so a prompt over
+    the LLM's context is refused before it is queued instead of stalling the worker."""
+
+    def __init__(self, model: Any, max_prompt_tokens: int | None = None) -> None:
+        self.builder = copy.copy(model.builder)
+        self.builder.tokenizer = copy.deepcopy(model.tokenizer)
+        self.locator = model.config.audio_locator
+        limits = [n for n in (max_prompt_tokens, model.builder.max_length) if n]
+        self.limit = min(limits) if limits else None
+        self._lock = threading.Lock()
+
+    def check(self, req: ChatRequest) -> int:
+        """Prompt tokens of `req` (ASR transcripts not yet known count as 0); raises a 400
+        `context_length_exceeded` over the LLM's context."""
+        from desta.model.assembly import parse_conversations
+
+        try:
+            (conv,), _ = parse_conversations(req.messages, audio_locator=self.locator)
+            with self._lock:
+                ids = self.builder.context_ids(conv)
+                known = sum(len(self.builder.transcript_ids(c.text)) for c in conv.clips
+                            if c.text is not None)
+        except DestaError as err:
+            raise RequestError(str(err), code="invalid_input") from None
+        count = len(ids) + len(conv.clips) * (self.builder.prompt_size - 1) + known
+        if self.limit and count > self.limit:
+            raise RequestError(f"the prompt is {count} tokens (audio positions and given "
+                               f"transcripts included), over this server's limit of "
+                               f"{self.limit} tokens; send less text or fewer clips",
+                               param="messages", code="context_length_exceeded")
+        return count
+
+
+class _InternalErrors:
+    """ASGI middleware: an exception that escapes a route becomes a 500 JSON answer. (Starlette
+    answers it too but then re-raises, and the server drops the kept-alive connection, so the
+    client's next request on it is reset.)"""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def watch(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception as err:
+            logger.exception("unhandled error")
+            if started:  # half a response is out: nothing valid can follow it
+                raise
+            response = JSONResponse(error_body(f"internal error: {type(err).__name__}",
+                                               type="server_error"), status_code=500)
+            await response(scope, receive, send)
+
 
 def create_app(model: Any, config: ServerConfig | None = None) -> FastAPI:
     """The ASGI app serving `model` (a DestaModel). The batcher's worker starts and stops
@@ -99,8 +185,10 @@ def create_app(model: Any, config: ServerConfig | None = None) -> FastAPI:
             batcher.stop()
 
     app = FastAPI(title="desta", lifespan=lifespan, docs_url=None, redoc_url=None)
+    app.add_middleware(_InternalErrors)
     app.state.batcher = batcher
     app.state.config = config
+    counter = _PromptCounter(model, config.limits.max_prompt_tokens)
     created = int(time.time())
 
     @app.exception_handler(RequestError)
@@ -112,12 +200,6 @@ def create_app(model: Any, config: ServerConfig | None = None) -> FastAPI:
     async def _http_error(_request: Request, err: StarletteHTTPException) -> JSONResponse:
         return JSONResponse(error_body(str(err.detail), code=f"http_{err.status_code}"),
                             status_code=err.status_code)
-
-    @app.exception_handler(Exception)
-    async def _internal_error(_request: Request, err: Exception) -> JSONResponse:
-        logger.exception("unhandled error")
-        return JSONResponse(error_body(f"internal error: {type(err).__name__}",
-                                       type="server_error"), status_code=500)
 
     def authorize(request: Request) -> None:
         if config.api_key is None:
@@ -134,7 +216,8 @@ def create_app(model: Any, config: ServerConfig | None = None) -> FastAPI:
         return {"status": "ok" if batcher.alive else "stopped", "model": config.model_name,
                 "queue_depth": batcher.queue_depth, "max_queue": config.max_queue,
                 "running_batch": batcher.running_batch, "max_batch_size": config.max_batch_size,
-                "requests": stats.requests, "failed": stats.failed, "batches": stats.batches,
+                "requests": stats.requests, "failed": stats.failed,
+                "cancelled": stats.cancelled, "batches": stats.batches,
                 "max_batch_size_seen": stats.max_batch_size_seen}
 
     @app.get("/v1/models")
@@ -147,15 +230,15 @@ def create_app(model: Any, config: ServerConfig | None = None) -> FastAPI:
     async def chat_completions(request: Request) -> Any:
         authorize(request)
         raw = await _read_body(request, config.limits.max_body_bytes)
-        try:
-            payload = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise RequestError(f"the body is not valid JSON ({err})", code="invalid_json") from err
+        # Decoding, validation and tokenising run in the thread pool: a big body never holds
+        # up the event loop, nor the worker.
+        payload = await run_in_threadpool(decode_json_body, raw)
         req = await run_in_threadpool(parse_chat_request, payload, config.limits)
         if req.model != config.model_name:
-            raise RequestError(f"model {req.model!r} is not served here; use "
+            raise RequestError(f"model {req.model[:100]!r} is not served here; use "
                                f"{config.model_name!r}", status=404, param="model",
                                code="model_not_found")
+        await run_in_threadpool(counter.check, req)
         channel = _Channel(asyncio.get_running_loop())
         job = GenerationJob(messages=req.messages, params=req.params, sink=channel)
         try:
@@ -166,29 +249,34 @@ def create_app(model: Any, config: ServerConfig | None = None) -> FastAPI:
         except BatcherStoppedError as err:
             raise RequestError(str(err), status=503, type="server_error",
                                code="unavailable") from err
+        gone = asyncio.ensure_future(_client_gone(request.receive))
+        streaming = False
         try:
-            first = await channel.get()
-        except asyncio.CancelledError:
-            job.cancel()
-            raise
-        if isinstance(first, Failed):
-            raise _failure(first.error)
-        assert isinstance(first, Started), first  # the worker always starts with Started
-        completion_id = f"chatcmpl-{uuid.uuid4().hex}"
-        if req.stream:
-            return StreamingResponse(
-                _stream(job, channel, first, req, completion_id, config.model_name),
-                media_type="text/event-stream",
-                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-        try:
+            first = await channel.next(gone)
+            if first is None:
+                return Response(status_code=499)  # nobody is there to read it
+            if isinstance(first, Failed):
+                raise _failure(first.error)
+            assert isinstance(first, Started), first  # the worker always starts with Started
+            completion_id = f"chatcmpl-{uuid.uuid4().hex}"
+            if req.stream:
+                streaming = True  # the stream now owns `gone` and the job
+                return StreamingResponse(
+                    _stream(job, channel, gone, first, req, completion_id, config.model_name),
+                    media_type="text/event-stream",
+                    headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
             while True:
-                event = await channel.get()
+                event = await channel.next(gone)
+                if event is None:
+                    return Response(status_code=499)
                 if isinstance(event, Finished):
                     break
                 if isinstance(event, Failed):
                     raise _failure(event.error)
         finally:
-            job.cancel()  # no-op once finished; stops the row if the client went away
+            if not streaming:
+                job.cancel()  # no-op once finished; stops the job if the client went away
+                gone.cancel()
         return completion_body(id=completion_id, created=int(time.time()),
                                model=config.model_name, text=event.text,
                                finish_reason=event.finish_reason,
@@ -236,8 +324,9 @@ def _failure(error: Exception) -> RequestError:
                         type="server_error", code="generation_failed")
 
 
-async def _stream(job: GenerationJob, channel: _Channel, started: Started, req: ChatRequest,
-                  completion_id: str, model_name: str) -> AsyncIterator[str]:
+async def _stream(job: GenerationJob, channel: _Channel, gone: asyncio.Future[None],
+                  started: Started, req: ChatRequest, completion_id: str,
+                  model_name: str) -> AsyncIterator[str]:
     """OpenAI chunk stream: role chunk (with the transcripts), content deltas, the
     finish_reason chunk, the usage chunk if asked for, then [DONE]."""
     created = int(time.time())
@@ -250,7 +339,9 @@ async def _stream(job: GenerationJob, channel: _Channel, started: Started, req: 
     try:
         yield chunk({"role": "assistant", "content": ""}, transcripts=started.transcripts)
         while True:
-            event = await channel.get()
+            event = await channel.next(gone)
+            if event is None:
+                return
             if isinstance(event, Delta):
                 yield chunk({"content": event.text})
             elif isinstance(event, Finished):
@@ -265,6 +356,7 @@ async def _stream(job: GenerationJob, channel: _Channel, started: Started, req: 
         yield sse("[DONE]")
     finally:
         job.cancel()  # no-op once finished; stops the row if the client went away
+        gone.cancel()
 
 
 # ---- running it -----------------------------------------------------------------------------

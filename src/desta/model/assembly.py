@@ -103,10 +103,11 @@ def _parse_one(conv: Any, index: int, locator: str, for_training: bool) -> Conve
         if not isinstance(msg, dict):
             raise MessageError(f"{at}: expected a dict with 'role' and 'content'")
         role, content = msg.get("role"), msg.get("content")
-        if role not in ROLES:
+        if not isinstance(role, str) or role not in ROLES:
             raise MessageError(f"{at}: unknown role {role!r}; expected one of {list(ROLES)}")
         if not isinstance(content, str):
             raise MessageError(f"{at}: 'content' must be a string, got {type(content).__name__}")
+        _check_unicode(content, f"{at}: 'content'")
         audios = msg.get("audios") or []
         if not isinstance(audios, (list, tuple)):
             raise MessageError(f"{at}: 'audios' must be a list of {{'audio', 'text'}} dicts")
@@ -134,11 +135,22 @@ def _parse_audio(ref: Any, where: str) -> AudioRef:
     if not isinstance(ref, dict) or "audio" not in ref:
         raise MessageError(f"{where}: expected a dict {{'audio': path_or_data, 'text': str|None}}")
     text = ref.get("text")
-    if text is not None and not isinstance(text, str):
-        raise MessageError(f"{where}: 'text' must be a string or null")
+    if text is not None:
+        if not isinstance(text, str):
+            raise MessageError(f"{where}: 'text' must be a string or null")
+        _check_unicode(text, f"{where}: 'text'")
     audio = ref["audio"]
     name = f"{where} ({audio})" if isinstance(audio, str) else where
     return AudioRef(audio=audio, text=text, sampling_rate=ref.get("sampling_rate"), name=name)
+
+
+def _check_unicode(text: str, where: str) -> None:
+    # A lone surrogate ("\ud800" in JSON) is a Python str but no text: tokenizers reject it.
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as err:
+        raise MessageError(f"{where} is not valid Unicode: a lone surrogate at character "
+                           f"{err.start}") from None
 
 
 def wrap_locators(text: str, locator: str) -> str:
@@ -183,8 +195,12 @@ class PromptBuilder:
             else tokenizer.eos_token_id
 
     def transcript_ids(self, text: str, max_tokens: int | None = None) -> list[int]:
-        """LLM token ids of a transcript, cut to `max_tokens` (training uses 100)."""
-        ids = self.tokenizer(text, add_special_tokens=False)["input_ids"]
+        """LLM token ids of a transcript, cut to `max_tokens` (training uses 100). A
+        transcript is plain text: a special-token string in it (`<|AUDIO|>`, `<|im_end|>`) is
+        tokenised as its characters, never as that token (the locator's id is not even in
+        the LLM's embedding table)."""
+        ids = self.tokenizer(text, add_special_tokens=False,
+                             split_special_tokens=True)["input_ids"]
         return ids[:max_tokens] if max_tokens else ids
 
     def context_ids(self, conv: Conversation) -> list[int]:
