@@ -250,7 +250,10 @@ def test_failures_are_recorded_retried_and_cleared(tmp_path: Path) -> None:
 def test_missing_audio_under_the_data_root_is_a_failure(tmp_path: Path) -> None:
     (tmp_path / "audio").mkdir()
     records = _records(2)
-    (tmp_path / records[0].audio).write_bytes(b"RIFF")
+    import numpy as np
+    import soundfile as sf
+
+    sf.write(tmp_path / records[0].audio, np.zeros(1600, dtype=np.float32), 16_000)
     write_manifest(tmp_path / "m.jsonl", records)
     config = GenerateConfig(manifest=tmp_path / "m.jsonl", out_dir=tmp_path / "out",
                             data_root=tmp_path, progress=False)

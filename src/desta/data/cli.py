@@ -82,7 +82,9 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     from desta.data.backends import SamplingParams, make_backend
     from desta.data.generate import GenerateConfig, run_generation
     from desta.data.summary import summarize
+    from desta.threads import configure_threads
 
+    configure_threads(args.threads)
     config = GenerateConfig(
         manifest=Path(args.manifest), out_dir=Path(args.out), num_shards=args.num_shards,
         shard_index=args.shard_index, seed=args.seed,
@@ -188,6 +190,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--max-retries", type=int, default=4, help="openai: retries per request")
     gen.add_argument("--tensor-parallel-size", type=int, default=1, help="vllm: GPUs")
     gen.add_argument("--device", default=None, help="transformers: cpu, cuda, ...")
+    gen.add_argument("--threads", type=int, default=None,
+                     help="torch CPU threads (default: $OMP_NUM_THREADS if set, else 1: see "
+                          "docs/data/generation.md)")
     gen.add_argument("--num-shards", type=int, default=1)
     gen.add_argument("--shard-index", type=int, default=0)
     gen.add_argument("--seed", type=int, default=0)

@@ -24,14 +24,17 @@ Scale and safety (docs/data/generation.md):
   ``write`` followed by ``flush`` + ``fsync``. On start a torn last line (a kill mid-write) is cut
   off and every id already written is skipped, so no finished row is lost or duplicated.
   A lock file stops two processes from writing the same shard.
-* **Failures** (seed description, missing audio, backend error, empty answer) are appended to
+* **Failures** (seed description, bad audio, backend error, empty answer) are appended to
   ``shard-I-of-K.failures.jsonl`` with the error and retried on the next run; the summary
   merges them into ``failures.jsonl``.
+* **Audio checks** (with ``data_root``): before anything is generated, every clip still to do
+  is checked from its file header: inside the data root (no ``..``, no symlink out of it),
+  present, decodable, not empty. Every bad clip is reported at once, each with its manifest
+  line, in one error message, and recorded as a failure; the other clips go on.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import logging
@@ -41,10 +44,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from desta.audio.io import audio_duration
 from desta.data.backends import Backend, Conversation
 from desta.data.instructions import InstructionPool
-from desta.data.seed import ClipRecord, read_manifest, seed_description
+from desta.data.recipes.paths import resolve_under
+from desta.data.seed import ClipRecord, iter_manifest, seed_description
 from desta.errors import ConfigError, DestaError
+from desta.locking import ExclusiveLock
 
 logger = logging.getLogger(__name__)
 
@@ -56,6 +62,7 @@ BACKBONE_TEMPLATE = f"{START_AUDIO}{{seed_description}}{END_AUDIO}\n{{prompt}}"
 """User message the backbone answers: the training message with the locator replaced."""
 ROW_FIELDS = ("id", "dataset", "seed_description", "prompt", "response", "messages")
 RUN_FILE = "generation.json"
+_BAD_AUDIO_LISTED = 20  # bad clips named one per line in the error message (all are recorded)
 
 
 def shard_of(clip_id: str, num_shards: int) -> int:
@@ -137,28 +144,6 @@ def append_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
         os.fsync(fh.fileno())
 
 
-class _ShardLock:
-    """An exclusive ``flock`` on the shard's lock file (released by the OS even on kill -9)."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fh: Any = None
-
-    def __enter__(self) -> _ShardLock:
-        self.fh = self.path.open("w")
-        try:
-            fcntl.flock(self.fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.fh.close()
-            raise DestaError(f"another process is writing this shard (lock {self.path} is "
-                             "held); wait for it or run a different --shard-index") from None
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.fh, fcntl.LOCK_UN)
-        self.fh.close()
-
-
 # ---- the run ------------------------------------------------------------------------------------
 
 
@@ -173,7 +158,7 @@ class GenerateConfig:
     seed: int = 0
     instruction_files: tuple[str, ...] = ()  # user prompt pools added to the packaged one
     system_prompt: str | None = None
-    data_root: Path | None = None  # check clips exist; relativise absolute audio paths
+    data_root: Path | None = None  # check clips (inside it, readable); relativise their paths
     limit: int | None = None  # first N records of this shard (smoke runs)
     progress: bool = True
 
@@ -208,19 +193,51 @@ class _Item:
     seed: int
 
 
-def _audio_ref(record: ClipRecord, data_root: Path | None) -> str:
+def audio_ref(record: ClipRecord, data_root: Path) -> str:
+    """The clip's path relative to `data_root` (as training rows store it), after checking
+    that it stays inside the root and that its header is a readable, non-empty clip.
+
+    Raises:
+        DestaError: the path leaves the root, or the file is missing, empty or unreadable.
+    """
     path = Path(record.audio)
-    if data_root is None:
-        return record.audio
-    full = path if path.is_absolute() else data_root / path
-    if not full.is_file():
-        raise DestaError(f"audio file {full} does not exist (data root {data_root})")
     if path.is_absolute():
         try:
-            return path.relative_to(data_root.absolute()).as_posix()
+            path = path.relative_to(data_root.absolute())
         except ValueError:
-            raise DestaError(f"audio file {path} is outside the data root {data_root}") from None
-    return record.audio
+            raise DestaError(f"audio file {path} is outside the data root {data_root}"
+                             ) from None
+    full = resolve_under(data_root, path.as_posix())  # no '..', no symlink out of the root
+    audio_duration(full)  # header only: missing, empty, corrupt or frameless -> AudioError
+    return path.as_posix()
+
+
+def check_audio(records: Sequence[ClipRecord], data_root: Path, lines: dict[str, int],
+                manifest: Path, *, progress: bool = False
+                ) -> tuple[dict[str, str], list[dict[str, Any]]]:
+    """Check every record's clip (:func:`audio_ref`); returns the audio reference per good
+    record id, and one failure per bad record, its manifest line in the error. All bad ones
+    are logged together in one error message."""
+    from tqdm import tqdm
+
+    refs: dict[str, str] = {}
+    failures: list[dict[str, Any]] = []
+    for record in tqdm(records, desc="check audio", unit="clip", disable=not progress,
+                       dynamic_ncols=True):
+        try:
+            refs[record.id] = audio_ref(record, data_root)
+        except DestaError as err:
+            failures.append(_failure(record, "audio",
+                                     f"{manifest}:{lines[record.id]}: {type(err).__name__}: "
+                                     f"{err}"))
+    if failures:
+        shown = "\n".join(f["error"] for f in failures[:_BAD_AUDIO_LISTED])
+        more = len(failures) - _BAD_AUDIO_LISTED
+        logger.error("%d of %d clip(s) in %s cannot be used (recorded as failures and retried "
+                     "on the next run; fix or remove those lines):\n%s%s", len(failures),
+                     len(records), manifest, shown,
+                     f"\n... and {more} more (all in the failures file)" if more > 0 else "")
+    return refs, failures
 
 
 def _failure(record: ClipRecord, stage: str, err: BaseException | str) -> dict[str, Any]:
@@ -267,7 +284,9 @@ def run_generation(config: GenerateConfig, backend: Backend,
     from tqdm import tqdm
 
     pool = pool or InstructionPool.load(config.instruction_files)
-    records = select_shard(read_manifest(config.manifest), config.num_shards,
+    numbered = list(iter_manifest(config.manifest))
+    lines = {record.id: lineno for lineno, record in numbered}
+    records = select_shard([record for _, record in numbered], config.num_shards,
                            config.shard_index)
     if config.limit is not None:
         records = records[:config.limit]
@@ -275,7 +294,8 @@ def run_generation(config: GenerateConfig, backend: Backend,
     out_dir.mkdir(parents=True, exist_ok=True)
     rows_path, failures_path, lock_path = shard_paths(out_dir, config.shard_index,
                                                       config.num_shards)
-    with _ShardLock(lock_path):
+    with ExclusiveLock(lock_path, "another process is writing this shard; wait for it or "
+                       "run a different --shard-index"):
         _write_run_file(out_dir, config, backend)
         done = {row["id"] for row in repair_jsonl(rows_path)}
         repair_jsonl(failures_path)
@@ -286,10 +306,18 @@ def run_generation(config: GenerateConfig, backend: Backend,
         if report.already_done:
             logger.info("%s: %d of %d rows already written; resuming", rows_path.name,
                         report.already_done, len(records))
+        refs = {r.id: r.audio for r in todo}
+        if config.data_root is not None:
+            refs, bad = check_audio(todo, Path(config.data_root), lines, config.manifest,
+                                    progress=config.progress)
+            append_jsonl(failures_path, bad)
+            report.failed += len(bad)
+            report.failure_ids += [f["id"] for f in bad]
+            todo = [r for r in todo if r.id in refs]
         bar = tqdm(total=len(todo), desc=f"generate {rows_path.stem}", unit="row",
                    disable=not config.progress, dynamic_ncols=True)
         for batch in _batches(todo, backend.batch_size):
-            rows, failures = _run_batch(batch, config, backend, pool)
+            rows, failures = _run_batch(batch, refs, config, backend, pool)
             append_jsonl(rows_path, rows)  # rows first: a kill between the two only retries
             append_jsonl(failures_path, failures)
             report.written += len(rows)
@@ -304,8 +332,9 @@ def run_generation(config: GenerateConfig, backend: Backend,
     return report
 
 
-def _run_batch(batch: Sequence[ClipRecord], config: GenerateConfig, backend: Backend,
-               pool: InstructionPool) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _run_batch(batch: Sequence[ClipRecord], refs: dict[str, str], config: GenerateConfig,
+               backend: Backend, pool: InstructionPool
+               ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     items: list[_Item] = []
     failures: list[dict[str, Any]] = []
     for record in batch:
@@ -314,13 +343,8 @@ def _run_batch(batch: Sequence[ClipRecord], config: GenerateConfig, backend: Bac
         except DestaError as err:
             failures.append(_failure(record, "seed_description", err))
             continue
-        try:
-            audio = _audio_ref(record, config.data_root)
-        except DestaError as err:
-            failures.append(_failure(record, "audio", err))
-            continue
         prompt = pool.sample(record.domain, config.seed, key=record.id).text
-        items.append(_Item(record, description, prompt, audio,
+        items.append(_Item(record, description, prompt, refs[record.id],
                            item_seed(config.seed, record.id)))
     rows: list[dict[str, Any]] = []
     if items:

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_args
@@ -179,8 +179,8 @@ class ClipRecord:
         """Parse one JSON line into a record."""
         try:
             data = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"manifest line is not valid JSON: {exc}") from exc
+        except (ValueError, RecursionError) as exc:  # also over-long integers, deep nesting
+            raise ManifestError(f"manifest line is not valid JSON: {exc}") from None
         return cls.from_dict(data)
 
 
@@ -294,15 +294,23 @@ def _validate_record(rec: ClipRecord) -> None:
 # ---- manifest files -------------------------------------------------------------------
 
 
-def read_manifest(path: str | os.PathLike[str]) -> list[ClipRecord]:
-    """Read a JSONL manifest; errors name the file and line. Duplicate ids are rejected."""
+def iter_manifest(path: str | os.PathLike[str]) -> Iterator[tuple[int, ClipRecord]]:
+    """Stream ``(line_number, record)`` from a JSONL manifest (1-based lines, blank lines
+    skipped). Errors name the file and line: invalid UTF-8, bad JSON, a bad record, a
+    duplicate id."""
     path = Path(path)
     if not path.is_file():
         raise ManifestError(f"manifest {path} does not exist or is not a file")
-    records: list[ClipRecord] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:  # decoded per line, so a bad byte is reported with its line
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise ManifestError(
+                    f"{path}:{lineno}: not valid UTF-8 (byte {exc.object[exc.start]:#04x} at "
+                    f"column {exc.start + 1}); re-save the manifest as UTF-8"
+                ) from None
             if not line.strip():
                 continue
             try:
@@ -314,8 +322,12 @@ def read_manifest(path: str | os.PathLike[str]) -> list[ClipRecord]:
                     f"{path}:{lineno}: duplicate record id {rec.id!r} (first on line {seen[rec.id]})"
                 )
             seen[rec.id] = lineno
-            records.append(rec)
-    return records
+            yield lineno, rec
+
+
+def read_manifest(path: str | os.PathLike[str]) -> list[ClipRecord]:
+    """Read a JSONL manifest; errors name the file and line. Duplicate ids are rejected."""
+    return [rec for _, rec in iter_manifest(path)]
 
 
 def write_manifest(path: str | os.PathLike[str], records: Iterable[ClipRecord]) -> int:

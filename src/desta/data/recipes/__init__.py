@@ -162,7 +162,7 @@ def register_recipe(name: str, *, splits: tuple[str, ...] = ()) -> Callable[[Rec
             except TypeError as exc:
                 raise DatasetError(f"{name}: bad recipe option: {exc}") from None
             records = fn(root.absolute(), split=split, missing_audio=missing_audio, **options)
-            return _take(records, limit)
+            return _take(records, limit, root.absolute())
 
         # Show the callable's real signature (the generator's, plus `limit`) in help().
         params = list(inspect.signature(fn).parameters.values())
@@ -178,17 +178,25 @@ def register_recipe(name: str, *, splits: tuple[str, ...] = ()) -> Callable[[Rec
     return decorate
 
 
-def _take(records: Iterator[dict[str, Any]], limit: int | None) -> Iterator[dict[str, Any]]:
-    """Yield at most `limit` records, then close the source so its summary logging runs now."""
+def _take(records: Iterator[dict[str, Any]], limit: int | None, root: Path
+          ) -> Iterator[dict[str, Any]]:
+    """Yield at most `limit` records, then close the source so its summary logging runs now.
+    The recipe's own code runs with `root` as its data root (`paths.recipe_root`), so every
+    metadata file it opens is checked to lie inside it."""
+    from desta.data.recipes.paths import recipe_root
+
     try:
-        if limit == 0:
-            return
-        for count, record in enumerate(records, start=1):
-            yield record
-            if limit is not None and count >= limit:
+        count = 0
+        while limit is None or count < limit:
+            with recipe_root(root):  # not around the yield: the caller's code runs outside
+                record = next(records, None)
+            if record is None:
                 return
+            count += 1
+            yield record
     finally:
-        records.close()  # type: ignore[attr-defined]
+        with recipe_root(root):
+            records.close()  # type: ignore[attr-defined]
 
 
 def _load_builtins() -> None:

@@ -28,7 +28,9 @@ def malformed(path: Path, line: int, problem: str) -> DatasetError:
 
 def iter_lines(path: Path, dataset: str, what: str, *, encoding: str = "utf-8"
                ) -> Iterator[tuple[int, str]]:
-    """Stream ``(line_number, line)`` from a text file, line endings stripped (1-based lines)."""
+    """Stream ``(line_number, line)`` from a text file, line endings stripped (1-based lines).
+
+    Inside a running recipe the file must lie in its data root (``paths.require_file``)."""
     require_file(path, dataset, what)
     number = 0
     try:
@@ -54,7 +56,8 @@ def iter_table(
 
     Never reads the whole file. Raises DatasetError naming the file when a `required` column is
     missing from the header, and naming file and line when a row's field count differs from
-    the header's (a truncated or mis-quoted row).
+    the header's (a truncated or mis-quoted row). Inside a running recipe the file must lie in
+    its data root (``paths.require_file``), so nothing outside it is read or quoted.
     """
     require_file(path, dataset, what)
     line = 1

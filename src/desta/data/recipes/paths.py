@@ -4,20 +4,54 @@ Metadata files name audio by relative path. A path read from a file (or found by
 folder) must stay inside the data root: no absolute paths, no ``..`` parts, and no symlink
 that leads outside the root. Anything else is a DatasetError naming the offending path and
 the metadata line it came from.
+
+The metadata files themselves get the same check: while a registered recipe runs (see
+:func:`recipe_root`), :func:`require_file` (and so ``iter_lines`` / ``iter_table``) refuses a
+file whose real location is outside the recipe's data root, before reading a byte of it.
+A symlink loop is never followed: :func:`list_dir` skips it with a warning, and
+:func:`resolve_under` names it in a DatasetError.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 from collections.abc import Iterator
+from contextvars import ContextVar
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from desta.data.recipes import DatasetError
 
 __all__ = [
-    "find_root", "list_dir", "pick_audio_dir", "present_splits", "require_dir", "require_file",
-    "resolve_under",
+    "find_root", "list_dir", "pick_audio_dir", "present_splits", "recipe_root", "require_dir",
+    "require_file", "resolve_under",
 ]
+
+logger = logging.getLogger(__name__)
+
+# The data root of the recipe running in this context (set by the registry around each step of
+# a recipe's generator), so that every metadata file a recipe opens is checked against it.
+_RECIPE_ROOT: ContextVar[Path | None] = ContextVar("desta_recipe_root", default=None)
+
+
+@contextlib.contextmanager
+def recipe_root(root: Path) -> Iterator[None]:
+    """Within this block, files checked by :func:`require_file` must lie under `root`."""
+    token = _RECIPE_ROOT.set(root)
+    try:
+        yield
+    finally:
+        _RECIPE_ROOT.reset(token)
+
+
+def _real(path: Path, shown: str) -> Path:
+    """`path` with every symlink resolved; a DatasetError for a symlink loop."""
+    try:
+        return path.resolve()
+    except (RuntimeError, OSError) as exc:  # 3.11 raises RuntimeError for a loop, 3.13 OSError
+        raise DatasetError(f"path {shown} cannot be resolved ({exc}); a symlink loop or "
+                           "broken link in the dataset folder") from None
 
 
 def resolve_under(root: Path, *parts: str | os.PathLike[str], source: str | None = None
@@ -47,8 +81,8 @@ def resolve_under(root: Path, *parts: str | os.PathLike[str], source: str | None
                 f"{str(root)!r}; refusing it"
             )
     path = root.joinpath(*texts)
-    real_root = root.resolve()
-    real = path.resolve()
+    real_root = _real(root, repr(str(root)))
+    real = _real(path, f"{text!r}{where}")
     if real != real_root and not real.is_relative_to(real_root):
         raise DatasetError(
             f"path {text!r}{where} is a symlink to {str(real)!r}, outside the data root "
@@ -58,12 +92,27 @@ def resolve_under(root: Path, *parts: str | os.PathLike[str], source: str | None
 
 
 def require_file(path: Path, dataset: str, what: str) -> Path:
-    """Return `path` if it is a file, else a DatasetError saying which metadata file is missing."""
+    """Return `path` if it is a file, else a DatasetError saying which metadata file is missing.
+
+    Inside a running recipe (:func:`recipe_root`), a file whose real location (symlinks
+    resolved) is outside the data root is refused too, without being read, so that a symlink
+    in a downloaded dataset cannot make a recipe read, or quote in an error, another file.
+    """
     if not path.is_file():
         raise DatasetError(
             f"{dataset}: {what} not found at {str(path)!r}; is the data root the folder the "
             f"dataset was extracted to (see docs/data/recipes.md for the expected layout)?"
         )
+    root = _RECIPE_ROOT.get()
+    if root is not None:
+        real_root = _real(root, repr(str(root)))
+        real = _real(path, repr(str(path)))
+        if not real.is_relative_to(real_root):
+            raise DatasetError(
+                f"{dataset}: {what} {str(path)!r} is a symlink to {str(real)!r}, outside the "
+                f"data root {str(real_root)!r}; refusing to read it. Copy the file into the "
+                f"dataset folder or point the data root at its real folder"
+            )
     return path
 
 
@@ -100,7 +149,13 @@ def list_dir(folder: Path, *, dirs: bool | None = None, suffixes: tuple[str, ...
     with os.scandir(folder) as it:
         entries = sorted((e for e in it if not e.name.startswith(".")), key=lambda e: e.name)
     for entry in entries:
-        if dirs is not None and entry.is_dir() != dirs:
+        try:
+            is_dir = entry.is_dir()  # follows symlinks: a loop raises here
+        except OSError as exc:
+            logger.warning("skipping %s: %s (a symlink loop or broken link)", entry.path,
+                           exc.strerror or exc)
+            continue
+        if dirs is not None and is_dir != dirs:
             continue
         if suffixes and not entry.name.lower().endswith(suffixes):
             continue
