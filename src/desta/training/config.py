@@ -10,6 +10,7 @@ are parsed as YAML).
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -141,6 +142,7 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise ConfigError naming the first invalid field."""
+        _check_finite(self, "")
         self.model.to_desta_config()
         positive = {
             "data.max_length": self.data.max_length, "data.val_max_length": self.data.val_max_length,
@@ -199,6 +201,20 @@ class TrainConfig:
         path = Path(path)
         path.write_text(self.to_yaml())
         return path
+
+
+def _check_finite(section: Any, where: str) -> None:
+    """Every number of every section is finite: YAML reads `.inf` / `.nan` as floats, and a
+    NaN passes every `<` check (an infinite lr would train to NaN and exit 0)."""
+    for f in dataclasses.fields(section):
+        value, name = getattr(section, f.name), f"{where}.{f.name}" if where else f.name
+        if dataclasses.is_dataclass(value):
+            _check_finite(value, name)
+            continue
+        for i, item in enumerate(value if isinstance(value, list) else [value]):
+            if isinstance(item, float) and not math.isfinite(item):
+                at = f"{name}[{i}]" if isinstance(value, list) else name
+                raise ConfigError(f"{at} must be a finite number, got {item}")
 
 
 def _choice(name: str, value: Any, allowed: tuple[str, ...]) -> None:

@@ -9,7 +9,11 @@ RNG per process, step counter). This module owns what is specific to DeSTA:
 - the data position (epoch, batches consumed) so a resumed run continues exactly;
 - checkpoints holding only the trainable tensors, under their released names, next to
   `config.json` and the tokenizer, so every checkpoint directory loads with
-  `DestaModel.from_pretrained`;
+  `DestaModel.from_pretrained`; written crash-safely (a `.partial` folder, every file
+  fsynced, a marker listing each file's size and SHA-256 written last, then an atomic
+  rename) and verified on resume, falling back to the newest intact checkpoint;
+- a lock on the output directory (two runs never write the same files) and a stop with a
+  named step when the loss becomes NaN or infinite;
 - validation: held-out loss, greedy generation, the consecutive-words metric;
 - optional self-distillation against the backbone's own text-only output.
 
@@ -19,9 +23,12 @@ One step = one optimizer step (`train.grad_accum` micro-batches per process).
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import math
+import os
+import re
 import shutil
 import signal
 import threading
@@ -34,7 +41,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from desta.errors import ConfigError
+from desta.errors import ConfigError, DestaError
+from desta.locking import ExclusiveLock
 from desta.training.config import TrainConfig
 from desta.training.data import (
     Collator,
@@ -52,8 +60,15 @@ from desta.training.metrics import consecutive_words_match
 logger = logging.getLogger(__name__)
 
 CHECKPOINTS = "checkpoints"
-DONE_MARKER = "trainer_state.json"  # written last: a checkpoint without it is incomplete
+DONE_MARKER = "trainer_state.json"  # written last: lists every file with its size and SHA-256
+LOCK_FILE = ".train.lock"  # in the output directory, held while a Trainer owns it
 _STEP_PREFIX = "step_"
+_STEP_DIR = re.compile(rf"{_STEP_PREFIX}(\d+)")
+_PARTIAL = ".partial"  # a checkpoint being written; renamed to its step name once complete
+
+
+class NonFiniteLossError(DestaError):
+    """The training loss became NaN or infinite: the run diverged."""
 
 
 @dataclass
@@ -87,11 +102,70 @@ class TrainResult:
     validation: list[dict[str, float]]
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest complete checkpoint under `output_dir/checkpoints`, if any."""
+def step_checkpoints(output_dir: str | Path) -> list[Path]:
+    """The checkpoint folders under `output_dir/checkpoints`, newest first (complete or not;
+    folders still being written are not listed)."""
     root = Path(output_dir) / CHECKPOINTS
-    done = [p for p in root.glob(f"{_STEP_PREFIX}*") if (p / DONE_MARKER).is_file()]
-    return max(done, key=lambda p: int(p.name[len(_STEP_PREFIX):]), default=None)
+    found = [(int(m.group(1)), p) for p in root.glob(f"{_STEP_PREFIX}*")
+             if (m := _STEP_DIR.fullmatch(p.name)) and p.is_dir()]
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest intact checkpoint under `output_dir/checkpoints`, if any. Newer ones that
+    fail :func:`checkpoint_problem` (a torn marker, a truncated or missing file) are skipped
+    with a warning saying what is wrong with each."""
+    for path in step_checkpoints(output_dir):
+        problem = checkpoint_problem(path)
+        if problem is None:
+            return path
+        logger.warning("checkpoint %s is not usable (%s); trying the one before it", path,
+                       problem)
+    return None
+
+
+def checkpoint_problem(path: str | Path) -> str | None:
+    """What is wrong with the checkpoint folder `path`, or None when it is intact: its marker
+    is missing or unreadable, or a file the marker lists is missing, of another size, or does
+    not match its SHA-256."""
+    path = Path(path)
+    marker = path / DONE_MARKER
+    if not marker.is_file():
+        return f"no {DONE_MARKER}: it was never completed"
+    try:
+        state = json.loads(marker.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        return f"{DONE_MARKER} is unreadable ({err})"
+    files = state.get("files") if isinstance(state, dict) else None
+    if not isinstance(files, dict) or not files:
+        return f"{DONE_MARKER} lists no files"
+    for name, entry in sorted(files.items()):
+        file = path / name
+        if not file.is_file():
+            return f"{name} is missing"
+        size = file.stat().st_size
+        if size != entry.get("size"):
+            return f"{name} is {size} bytes, {entry.get('size')} were written (truncated?)"
+        if _sha256(file) != entry.get("sha256"):
+            return f"{name} does not match its SHA-256 (corrupted)"
+    return None
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or, for a folder, its entries') data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 @contextlib.contextmanager
@@ -154,6 +228,12 @@ class Trainer:
             kwargs_handlers=[DistributedDataParallelKwargs(broadcast_buffers=False)],
         )
         acc = self.accelerator
+        # Only the main process writes run files; it holds the lock until fit() ends.
+        self._lock = ExclusiveLock(
+            self.output_dir / LOCK_FILE, f"another training run is using the output directory "
+            f"{self.output_dir}; wait for it to finish or choose another train.output_dir")
+        if acc.is_main_process:
+            self._lock.acquire()
         self.train_files = manifest_files(cfg.data.train)
         self.val_files = manifest_files(cfg.data.validation) if cfg.data.validation else []
 
@@ -189,10 +269,11 @@ class Trainer:
         acc.register_load_state_pre_hook(self._load_hook)
 
         self.resumed_from: Path | None = None
-        if resume == "auto":
-            resume = latest_checkpoint(self.output_dir)
-        if resume is not None:
-            self._resume(Path(resume))
+        try:
+            self._resume(resume)
+        except BaseException:
+            self.close()
+            raise
         self._stop_requested = False
         self._tracking = False
 
@@ -279,28 +360,73 @@ class Trainer:
             load_trainable(self.model, load_file(str(path)), source=str(path))
 
     def save_checkpoint(self) -> Path:
-        """Save everything needed to resume; prune old checkpoints. Returns its directory."""
+        """Save everything needed to resume; prune old checkpoints. Returns its directory.
+
+        Crash-safe: the state goes into `step_N.partial`, every file is fsynced, the marker
+        (each file's size and SHA-256) is written last through a temporary file, and the
+        folder is renamed to `step_N`; a kill at any point leaves the previous checkpoints
+        untouched and at worst a `.partial` folder, which the next save removes."""
         acc = self.accelerator
-        path = self.output_dir / CHECKPOINTS / f"{_STEP_PREFIX}{self.progress.step:08d}"
-        acc.save_state(str(path))
+        root = self.output_dir / CHECKPOINTS
+        path = root / f"{_STEP_PREFIX}{self.progress.step:08d}"
+        partial = path.with_name(path.name + _PARTIAL)
+        if acc.is_main_process and partial.exists():
+            shutil.rmtree(partial)  # left by a save that was interrupted
+        acc.wait_for_everyone()
+        acc.save_state(str(partial))
+        for file in partial.iterdir():  # each process flushes what it wrote (and the rest)
+            _fsync(file)
         acc.wait_for_everyone()
         if acc.is_main_process:
+            files = {f.name: {"size": f.stat().st_size, "sha256": _sha256(f)}
+                     for f in sorted(partial.iterdir()) if f.is_file()}
             state = {"step": self.progress.step, "epoch": self.progress.epoch,
                      "batches_in_epoch": self.progress.batches_in_epoch,
-                     "num_processes": acc.num_processes}
-            (path / DONE_MARKER).write_text(json.dumps(state, indent=2) + "\n")
-            done = sorted((p for p in (self.output_dir / CHECKPOINTS).glob(f"{_STEP_PREFIX}*")
-                           if (p / DONE_MARKER).is_file()), key=lambda p: p.name)
-            for old in done[: -self.cfg.train.keep_checkpoints]:
+                     "num_processes": acc.num_processes, "files": files}
+            tmp = partial / f".{DONE_MARKER}.tmp"
+            tmp.write_text(json.dumps(state, indent=2) + "\n", encoding="utf-8")
+            _fsync(tmp)
+            os.replace(tmp, partial / DONE_MARKER)
+            _fsync(partial)
+            if path.exists():  # this step was saved before (e.g. a damaged copy): replace it
+                stale = path.with_name(path.name + ".replaced")
+                shutil.rmtree(stale, ignore_errors=True)
+                os.replace(path, stale)
+                os.replace(partial, path)
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                os.replace(partial, path)
+            _fsync(root)
+            done = [p for p in step_checkpoints(self.output_dir) if (p / DONE_MARKER).is_file()]
+            for old in done[self.cfg.train.keep_checkpoints:]:
                 shutil.rmtree(old, ignore_errors=True)
         acc.wait_for_everyone()
         logger.info("saved checkpoint %s", path)
         return path
 
-    def _resume(self, path: Path) -> None:
-        if not (path / DONE_MARKER).is_file():
-            raise ConfigError(f"{path} is not a complete training checkpoint (no {DONE_MARKER})")
-        state = json.loads((path / DONE_MARKER).read_text())
+    def _resume(self, resume: str | Path | None) -> None:
+        """Load the checkpoint to resume from: `resume` itself (refused if damaged), or with
+        "auto" the newest intact one, saying when newer ones were skipped."""
+        if resume is None:
+            return
+        if resume == "auto":
+            path = latest_checkpoint(self.output_dir)
+            if path is None:
+                if any((p / DONE_MARKER).exists() for p in step_checkpoints(self.output_dir)):
+                    # Completed checkpoints exist but none is intact: never silently restart.
+                    raise ConfigError(
+                        f"no intact checkpoint in {self.output_dir / CHECKPOINTS} (see the "
+                        "warnings above); remove the damaged ones to start over, or resume "
+                        "from one with --resume DIR")
+                return
+            if path != step_checkpoints(self.output_dir)[0]:
+                logger.warning("resuming from %s, the newest intact checkpoint", path)
+        else:
+            path = Path(resume)
+            problem = checkpoint_problem(path)
+            if problem is not None:
+                raise ConfigError(f"cannot resume from {path}: {problem}")
+        state = json.loads((path / DONE_MARKER).read_text(encoding="utf-8"))
         if state.get("num_processes") != self.accelerator.num_processes:
             # The data position is per process; another world size would replay other rows.
             raise ConfigError(
@@ -337,6 +463,10 @@ class Trainer:
         """Ask the loop to checkpoint and stop after the current step (as SIGTERM does)."""
         self._stop_requested = True
 
+    def close(self) -> None:
+        """Release the output directory's lock (fit() does so when it ends)."""
+        self._lock.release()
+
     # ---- training -----------------------------------------------------------------------------
     def _loss(self, collated: Any) -> tuple[torch.Tensor, dict[str, float]]:
         cfg, acc = self.cfg.distill, self.accelerator
@@ -372,6 +502,7 @@ class Trainer:
 
         cfg, acc, prog = self.cfg, self.accelerator, self.progress
         if acc.is_main_process:
+            self._lock.acquire()  # a no-op unless an earlier fit() released it
             self.output_dir.mkdir(parents=True, exist_ok=True)
             cfg.save(self.output_dir / "config.yaml")
         if cfg.train.report_to and not self._tracking:
@@ -424,6 +555,15 @@ class Trainer:
                     prog.step += 1
                     record = self._step_record(accum_parts, grad_norm, lr)
                     accum_parts = {}
+                    # Same reduced value on every process: all stop together, nothing is saved.
+                    if not math.isfinite(record["loss"]) and not acc.optimizer_step_was_skipped:
+                        bar.close()
+                        self.close()
+                        raise NonFiniteLossError(
+                            f"the training loss became {record['loss']} at step {prog.step} "
+                            f"(epoch {prog.epoch}); stopped without saving it. The last "
+                            f"checkpoint is {latest_checkpoint(self.output_dir) or 'none'}. "
+                            "Lower optim.lr, keep optim.grad_clip on, or check the rows")
                     window.append(record)
                     bar.update(1)
                     bar.set_postfix(loss=f"{record['loss']:.4f}", lr=f"{lr:.2e}")
@@ -468,6 +608,7 @@ class Trainer:
         if self._tracking:
             acc.end_training()
             self._tracking = False
+        self.close()
         return TrainResult(self.output_dir, final_dir, last_ckpt, prog.step, interrupted,
                            prog.history, prog.validation)
 
