@@ -19,6 +19,7 @@ from desta.data.generate import (
     BACKBONE_TEMPLATE,
     ROW_FIELDS,
     GenerateConfig,
+    available_attributes,
     backbone_messages,
     repair_jsonl,
     resolve_audio_paths,
@@ -113,7 +114,8 @@ def test_rows_from_the_embedded_backbone_are_valid_training_rows(
         assert row["dataset"] == rec.dataset
         assert row["seed_description"] == seed_description(rec)
         assert row["prompt"] in {i.text for i in pool.candidates(rec.domain)}
-        assert row["prompt"] == pool.sample(rec.domain, 5, key=rec.id).text
+        assert row["prompt"] == pool.sample(rec.domain, 5, key=rec.id,
+                                            available=available_attributes(rec)).text
         assert row["response"].strip()
         user, assistant = row["messages"]
         assert user == {"role": "user",
@@ -334,3 +336,81 @@ def test_manifest_from_a_recipe_measures_durations_and_attributes(tmp_path: Path
     failures = _rows(tmp_path / "m.failures.jsonl")
     assert len(failures) == 1 and failures[0]["audio"].endswith(bad.name)
     assert "AudioError" in failures[0]["error"]
+
+
+# ---- answers checked against the labels -------------------------------------------------------
+
+
+class ScriptedBackend(EchoBackend):
+    """Answers each conversation with the next scripted answer for its seed description (a
+    stand-in engine, so the test controls which answers contradict the labels)."""
+
+    def __init__(self, script: dict[str, list[str]], batch_size: int = 4) -> None:
+        super().__init__(batch_size)
+        self.script = {k: list(v) for k, v in script.items()}
+
+    def generate(self, conversations, seeds):  # type: ignore[override]
+        self.calls += 1
+        out = []
+        for conv in conversations:
+            key = next(k for k in self.script if k in conv[-1]["content"])
+            out.append(self.script[key].pop(0) if self.script[key] else "no answer")
+        return out
+
+
+def test_contradicting_answers_are_asked_again_then_dropped(tmp_path: Path) -> None:
+    from desta.data.generate import GenerateConfig, run_generation
+    from desta.data.seed import write_manifest
+
+    records = [ClipRecord(id=f"g/{i}", audio=f"{i}.wav", dataset="g", domain="speech",
+                          duration=2.0 + i, attributes={"Gender": gender, "Language": "Czech"})
+               for i, gender in enumerate(["Female", "Male", "Female"])]
+    write_manifest(tmp_path / "m.jsonl", records)
+    seeds = {r.id: seed_description(r) for r in records}
+    greedy = ScriptedBackend({seeds["g/0"]: ["The speaker is a woman."],
+                              seeds["g/1"]: ["The speaker is a woman."],
+                              seeds["g/2"]: ["This man speaks English."]})
+    retry = ScriptedBackend({seeds["g/0"]: [], seeds["g/1"]: ["A man is talking."],
+                             seeds["g/2"]: ["A man.", "It is a woman speaking English.",
+                                            "Some man."]})
+    config = GenerateConfig(manifest=tmp_path / "m.jsonl", out_dir=tmp_path / "out",
+                            progress=False, verify_answers=True, verify_retries=3,
+                            kind_weights={"describe": 1.0})  # prompts that ask nothing
+    pool = InstructionPool.load()
+    report = run_generation(config, greedy, pool, retry_backend=retry)
+    rows = {r["id"]: r["response"] for r in _rows(tmp_path / "out" / "shard-0-of-1.jsonl")}
+    assert rows == {"g/0": "The speaker is a woman.", "g/1": "A man is talking."}
+    (failure,) = _rows(tmp_path / "out" / "shard-0-of-1.failures.jsonl")
+    assert failure["id"] == "g/2" and failure["stage"] == "verify"
+    assert "after 3 sampled retries" in failure["error"] and report.failed == 1
+    assert retry.calls == 3  # g/1 settled on the first retry, g/2 used all three
+
+
+def test_verified_rows_from_the_real_backbone_never_contradict_their_labels(
+        backend: TransformersBackend, tmp_path: Path) -> None:
+    """SmolLM2-135M misreads `Gender:` in a seed description often; with verification on,
+    what reaches the rows agrees with every label (and the rest are failures, not rows)."""
+    from desta.data.answer_check import contradiction
+    from desta.data.backends import SamplingParams, TransformersBackend
+    from desta.data.generate import GenerateConfig, run_generation
+    from desta.data.seed import write_manifest
+
+    records = [ClipRecord(id=f"v/{i}", audio=f"{i}.wav", dataset="v", domain="speech",
+                          duration=2.0, attributes={"Language": "English",
+                                                    "Gender": ("Female", "Male")[i % 2]},
+                          transcript="please call me back")
+               for i in range(6)]
+    write_manifest(tmp_path / "m.jsonl", records)
+    retry = TransformersBackend(params=SamplingParams(max_new_tokens=MAX_NEW_TOKENS,
+                                                      do_sample=True), batch_size=3)
+    config = GenerateConfig(manifest=tmp_path / "m.jsonl", out_dir=tmp_path / "out",
+                            progress=False, verify_answers=True, verify_retries=1,
+                            kind_weights={"attribute": 1.0})
+    report = run_generation(config, backend, retry_backend=retry)
+    rows = _rows(tmp_path / "out" / "shard-0-of-1.jsonl")
+    by_id = {r.id: r for r in records}
+    assert report.written + report.failed == 6 and len(rows) == report.written
+    asks = {i.text: i.requires for i in InstructionPool.load()}
+    for row in rows:
+        assert contradiction(by_id[row["id"]].attributes, row["response"],
+                             asked=asks[row["prompt"]]) is None

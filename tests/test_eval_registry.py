@@ -29,7 +29,8 @@ from desta.evaluation.runner import evaluate
 PACKAGE = Path(registry.__file__).parent
 BENCHMARK_MODULES = {"mmau": "mmau", "sakura": "sakura", "speech-ifeval": "speech_ifeval",
                      "voicebench": "voicebench", "airbench": "airbench",
-                     "dynamic-superb": "dynamic_superb", "self-consistency": "self_consistency"}
+                     "dynamic-superb": "dynamic_superb", "self-consistency": "self_consistency",
+                     "hearing": "hearing", "sakura-text": "hearing"}
 
 
 def _imports(path: Path) -> set[str]:
@@ -152,6 +153,6 @@ def test_backbone_run_needs_a_spec_with_backbone_messages(tmp_path):
     preds.write_text(json.dumps({"id": "Gender/en_test_0_common_voice_en_18758345.wav/single",
                                  "response": "(b) Female"}) + "\n")
     with pytest.raises(DestaError, match=r"sakura has no text-only backbone run "
-                                         r"\(benchmarks with one: speech-ifeval\)"):
+                                         r"\(benchmarks with one: hearing, speech-ifeval\)"):
         evaluate("sakura", data=Path(__file__).parent / "fixtures" / "eval" / "sakura",
                  predictions=preds, backbone_run=True, out=tmp_path / "o")

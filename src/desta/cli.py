@@ -19,12 +19,10 @@ def _demo_clip() -> Path:
 
 
 def _load_model(spec: str, device: str | None):
-    """`embedded` (fresh connector on the embedded backbones) or a checkpoint dir / hub id."""
-    from desta.model import DestaModel
+    """The model `spec` names (desta.model.embedded) and whether its connector is trained."""
+    from desta.model.embedded import is_trained, load_model
 
-    if spec == "embedded":
-        return DestaModel.from_config(device=device), False
-    return DestaModel.from_pretrained(spec, device=device), True
+    return load_model(spec, device=device), is_trained(spec)
 
 
 def _ask(model_spec: str, audios: list[str], question: str, texts: list[str | None],
@@ -45,10 +43,9 @@ def _ask(model_spec: str, audios: list[str], question: str, texts: list[str | No
     print(f"answer:     {result.texts[0].strip()}")
     print(f"[model {model_spec}: loaded in {load_s:.1f}s, answered in {gen_s:.1f}s]")
     if not trained:
-        print("note: the Q-Former adapter of the embedded model is untrained (randomly "
-              "initialised): its audio vectors are noise to the LLM and can derail the answer. "
-              "`desta quickstart` trains one on self-generated data in a few minutes; then "
-              "pass --model runs/quickstart/run/final.")
+        print("note: this connector is untrained (randomly initialised): its audio vectors "
+              "are noise to the LLM and can derail the answer. The default --model embedded "
+              "is the shipped connector trained on real recorded audio.")
     return 0
 
 
@@ -72,9 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--model", default="embedded",
-                        help="checkpoint directory or hub id; 'embedded' = the embedded "
-                             "backbones with an untrained adapter (default)")
+    from desta.model.embedded import EMBEDDED, MODEL_HELP
+
+    common.add_argument("--model", default=EMBEDDED, help=MODEL_HELP)
     common.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
     common.add_argument("--max-new-tokens", type=int, default=128)
 

@@ -179,8 +179,10 @@ def measure_acoustics(
     speech_seconds: float | None = None,
     *,
     sample_rate: int = SAMPLE_RATE,
+    pitch: bool = True,
 ) -> AcousticMeasurements:
-    """Duration, median F0, gated loudness and words per second of one clip."""
+    """Duration, median F0 (unless `pitch` is False: pYIN is ~1 s per clip on one CPU core),
+    gated loudness and words per second of one clip."""
     wave = _as_wave(wave, sample_rate)
     duration = wave.size / SAMPLE_RATE
     wps = None
@@ -191,7 +193,7 @@ def measure_acoustics(
         wps = count_words(transcript) / seconds
     return AcousticMeasurements(
         duration_s=duration,
-        f0_hz=median_f0(wave),
+        f0_hz=median_f0(wave) if pitch else None,
         loudness_dbfs=loudness_dbfs(wave),
         words_per_second=wps,
     )
@@ -267,6 +269,7 @@ def acoustic_attributes(
     *,
     sample_rate: int = SAMPLE_RATE,
     snr_db: float | None = None,
+    pitch: bool = True,
 ) -> dict[str, str]:
     """Binned attributes of a clip, in seed-description order.
 
@@ -274,7 +277,8 @@ def acoustic_attributes(
     Pitch is left out when no frame is voiced, Speaking speed without a transcript, and
     Noise Level unless ``snr_db`` (dB, from a clean reference or the mixing recipe) is given.
     """
-    m = measure_acoustics(wave, transcript, speech_seconds, sample_rate=sample_rate)
+    m = measure_acoustics(wave, transcript, speech_seconds, sample_rate=sample_rate,
+                          pitch=pitch)
     out: dict[str, str] = {}
     if m.f0_hz is not None:
         out[PITCH_BINS.name] = PITCH_BINS.label(m.f0_hz)

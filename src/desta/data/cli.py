@@ -9,6 +9,7 @@ Hooked into the main CLI by :func:`register`.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 from pathlib import Path
@@ -63,6 +64,14 @@ def _parse_option(text: str) -> tuple[str, str]:
     return key.strip(), value
 
 
+def _parse_weight(text: str) -> tuple[str, float]:
+    key, value = _parse_option(text.replace(":", "=", 1) if "=" not in text else text)
+    try:
+        return key, float(value)
+    except ValueError:
+        raise ConfigError(f"--kind-weight {text!r}: the weight must be a number") from None
+
+
 def _cmd_manifest(args: argparse.Namespace) -> int:
     from desta.data.manifest import build_manifest
 
@@ -91,24 +100,69 @@ def _cmd_generate(args: argparse.Namespace) -> int:
         instruction_files=tuple(args.instructions or ()), system_prompt=args.system_prompt,
         data_root=Path(args.data_root) if args.data_root else None, limit=args.limit,
         progress=not args.no_progress,
+        kind_weights=dict(_parse_weight(w) for w in args.kind_weight) if args.kind_weight
+        else None,
+        row_transcript=args.row_transcript, verify_answers=args.verify_answers,
+        verify_retries=args.verify_retries,
     )
     params = SamplingParams(max_new_tokens=args.max_new_tokens, do_sample=args.sample,
                             temperature=args.temperature, top_p=args.top_p)
-    backend = make_backend(args.backend, model=args.model, params=params,
-                           batch_size=args.batch_size, device=args.device,
-                           base_url=args.base_url, api_key=args.api_key,
-                           concurrency=args.concurrency, timeout=args.timeout,
-                           max_retries=args.max_retries,
-                           tensor_parallel_size=args.tensor_parallel_size, seed=args.seed)
+    def backend_with(sampling: SamplingParams):
+        return make_backend(args.backend, model=args.model, params=sampling,
+                            batch_size=args.batch_size, device=args.device,
+                            base_url=args.base_url, api_key=args.api_key,
+                            concurrency=args.concurrency, timeout=args.timeout,
+                            max_retries=args.max_retries,
+                            tensor_parallel_size=args.tensor_parallel_size, seed=args.seed)
+
+    backend = backend_with(params)
+    # Rejected answers are asked again with sampling (a second engine of the same model).
+    retry = backend_with(dataclasses.replace(params, do_sample=True,
+                                             temperature=args.verify_temperature)) \
+        if args.verify_answers and args.verify_retries else None
     try:
-        report = run_generation(config, backend)
+        report = run_generation(config, backend, retry_backend=retry)
     finally:
         backend.close()
+        if retry is not None:
+            retry.close()
     summary = summarize(args.out, args.manifest)
     print(f"{report.shard}: {report.written} new row(s), {report.already_done} already done, "
           f"{report.failed} failed (of {report.total}); folder total {summary['rows']} rows, "
           f"{summary['failures']} unresolved failure(s) -> {Path(args.out) / 'summary.json'}")
     return 1 if report.failed else 0
+
+
+def _cmd_overlap(args: argparse.Namespace) -> int:
+    from desta.data.overlap import audio_files, find_overlap, manifest_audio, write_report
+
+    queries: list[Path] = []
+    for manifest in args.manifest or []:
+        queries += manifest_audio(Path(manifest), Path(args.data_root or Path(manifest).parent))
+    queries += audio_files(args.audio) if args.audio else []
+    if not queries:
+        raise ConfigError("give the clips to check: --manifest (with --data-root) or --audio")
+    report = find_overlap(queries, audio_files(args.against), progress=not args.no_progress)
+    if args.out:
+        write_report(report, Path(args.out))
+    print(f"{report['queries']} clip(s) checked against {report['references']}: "
+          f"{len(report['matches'])} match(es)")
+    for match in report["matches"]:
+        print(f"  {match['query']} = {match['reference']} (BER {match['ber']}, "
+              f"{match['overlap_s']} s)")
+    return 1 if report["matches"] else 0
+
+
+def _cmd_real_corpus(args: argparse.Namespace) -> int:
+    from desta.data.real_corpus import CorpusPlan, build_real_corpus
+
+    report = build_real_corpus(args.root, args.out, CorpusPlan(seed=args.seed,
+                                                               workers=args.workers,
+                                                               pitch=args.pitch))
+    counts = report.counts
+    print(f"train: {counts['train']['clips']} clips ({counts['train']['hours']} h), held-out: "
+          f"{counts['heldout']['clips']} clips; manifests in {report.out_dir}")
+    return 0
 
 
 def _cmd_summarize(args: argparse.Namespace) -> int:
@@ -205,6 +259,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--top-p", type=float, default=1.0)
     gen.add_argument("--instructions", action="append",
                      help="extra instruction pool JSONL (repeatable)")
+    gen.add_argument("--kind-weight", action="append", metavar="KIND=WEIGHT",
+                     help="draw prompt kinds with these weights (repeatable), e.g. "
+                          "--kind-weight attribute=1 for open questions about labelled "
+                          "attributes; default: every applicable prompt equally likely")
+    gen.add_argument("--row-transcript", choices=("given", "model"), default="given",
+                     help="transcript the rows give the model: the record's ('given') or "
+                          "none, so the model transcribes the clip as at inference ('model')")
+    gen.add_argument("--verify-answers", action="store_true",
+                     help="drop answers that contradict the clip's labels (gender, language, "
+                          "sound, instrument), after --verify-retries sampled retries")
+    gen.add_argument("--verify-retries", type=int, default=3)
+    gen.add_argument("--verify-temperature", type=float, default=0.8,
+                     help="sampling temperature of the retries")
     gen.add_argument("--system-prompt", default=None,
                      help="system message for the backbone (default: none)")
     gen.add_argument("--data-root", default=None,
@@ -213,6 +280,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--limit", type=int, default=None, help="first N records of the shard")
     gen.add_argument("--no-progress", action="store_true")
     gen.set_defaults(func=_cmd_generate)
+
+    over = sub.add_parser("overlap", help="find clips of a manifest (or audio files) that are "
+                                          "recordings of an evaluation set (fingerprints)")
+    over.add_argument("--manifest", action="append", help="ClipRecord manifest (repeatable)")
+    over.add_argument("--data-root", default=None, help="root of the manifests' audio paths")
+    over.add_argument("--audio", action="append", help="audio files or folders (repeatable)")
+    over.add_argument("--against", action="append", required=True,
+                      help="evaluation audio: files or folders (repeatable)")
+    over.add_argument("--out", default=None, help="write the JSON report here")
+    over.add_argument("--no-progress", action="store_true")
+    over.set_defaults(func=_cmd_overlap)
+
+    real = sub.add_parser("real-corpus", help="select, split by speaker and augment the "
+                                              "real-audio corpus of a fetch root")
+    real.add_argument("--root", required=True, help="the data root `desta data fetch` filled")
+    real.add_argument("--out", default=None,
+                      help="output folder inside the root (default ROOT/desta-corpus)")
+    real.add_argument("--seed", type=int, default=0)
+    real.add_argument("--workers", type=int, default=2)
+    real.add_argument("--pitch", action="store_true",
+                      help="also measure Pitch (pYIN, ~1 s per speech clip)")
+    real.set_defaults(func=_cmd_real_corpus)
 
     summ = sub.add_parser("summarize", help="(re)write summary.json, failures.jsonl and "
                                             "response_lengths.png of an output folder")

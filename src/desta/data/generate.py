@@ -35,6 +35,7 @@ Scale and safety (docs/data/generation.md):
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -63,6 +64,7 @@ BACKBONE_TEMPLATE = f"{START_AUDIO}{{seed_description}}{END_AUDIO}\n{{prompt}}"
 ROW_FIELDS = ("id", "dataset", "seed_description", "prompt", "response", "messages")
 RUN_FILE = "generation.json"
 _BAD_AUDIO_LISTED = 20  # bad clips named one per line in the error message (all are recorded)
+ROW_TRANSCRIPTS = ("given", "model")
 
 
 def shard_of(clip_id: str, num_shards: int) -> int:
@@ -84,10 +86,28 @@ def shard_paths(out_dir: Path, shard_index: int, num_shards: int) -> tuple[Path,
             out_dir / f".{stem}.lock")
 
 
-def training_messages(record: ClipRecord, prompt: str, audio: str) -> Conversation:
-    """The training conversation of a row (user turn only; the response is appended later)."""
+def training_messages(record: ClipRecord, prompt: str, audio: str,
+                      row_transcript: str = "given") -> Conversation:
+    """The training conversation of a row (user turn only; the response is appended later).
+
+    The clip's transcript for the model: ``meta["row_transcript"]`` when the record sets one
+    (the real corpus gives non-English speech " ", what the English-only embedded ASR gives
+    it), else the record's transcript ("given") or None ("model": transcribed at training)."""
+    if "row_transcript" in record.meta:
+        text = record.meta["row_transcript"]
+    else:
+        text = record.transcript if row_transcript == "given" else None
     return [{"role": "user", "content": TRAINING_TEMPLATE.format(prompt=prompt),
-             "audios": [{"audio": audio, "text": record.transcript}]}]
+             "audios": [{"audio": audio, "text": text}]}]
+
+
+def available_attributes(record: ClipRecord) -> list[str]:
+    """What a prompt's `requires` can ask about: the record's attribute names, plus
+    "transcript" when it has spoken words."""
+    names = [*record.attributes]
+    if record.transcript and record.transcript.strip():
+        names.append("transcript")
+    return names
 
 
 def backbone_messages(description: str, prompt: str, system_prompt: str | None = None
@@ -161,8 +181,23 @@ class GenerateConfig:
     data_root: Path | None = None  # check clips (inside it, readable); relativise their paths
     limit: int | None = None  # first N records of this shard (smoke runs)
     progress: bool = True
+    # Prompt kinds drawn with these weights (None: every applicable prompt equally likely),
+    # e.g. {"attribute": 1} for open questions about a labelled attribute.
+    kind_weights: dict[str, float] | None = None
+    # The transcript a row gives the model with its clip: "given" = the record's transcript;
+    # "model" = none (null), so the model transcribes it as at inference (VAD + Whisper ASR,
+    # once per clip in the training tap cache).
+    row_transcript: str = "given"
+    # Keep no answer that contradicts the clip's labels (gender, language, sound, instrument;
+    # desta.data.answer_check): ask again, sampled, up to `verify_retries` times, then record
+    # a failure. The targets stay the backbone's own words.
+    verify_answers: bool = False
+    verify_retries: int = 3
 
     def __post_init__(self) -> None:
+        if self.row_transcript not in ROW_TRANSCRIPTS:
+            raise ConfigError(f"--row-transcript must be one of {list(ROW_TRANSCRIPTS)}, "
+                              f"got {self.row_transcript!r}")
         if self.num_shards < 1 or not 0 <= self.shard_index < self.num_shards:
             raise ConfigError(f"--shard-index must be in [0, --num-shards) and --num-shards "
                               f">= 1; got index {self.shard_index} of {self.num_shards}")
@@ -191,6 +226,7 @@ class _Item:
     prompt: str
     audio: str
     seed: int
+    asks: tuple[str, ...] = ()  # attributes the prompt asks about (its `requires`)
 
 
 def audio_ref(record: ClipRecord, data_root: Path) -> str:
@@ -279,8 +315,10 @@ def select_shard(records: Sequence[ClipRecord], num_shards: int, shard_index: in
 
 
 def run_generation(config: GenerateConfig, backend: Backend,
-                   pool: InstructionPool | None = None) -> GenerateReport:
-    """Generate (or finish generating) one shard; returns its counts. See the module docstring."""
+                   pool: InstructionPool | None = None,
+                   retry_backend: Backend | None = None) -> GenerateReport:
+    """Generate (or finish generating) one shard; returns its counts. See the module docstring.
+    `retry_backend` (a sampling one) asks again for answers `verify_answers` rejects."""
     from tqdm import tqdm
 
     pool = pool or InstructionPool.load(config.instruction_files)
@@ -317,7 +355,7 @@ def run_generation(config: GenerateConfig, backend: Backend,
         bar = tqdm(total=len(todo), desc=f"generate {rows_path.stem}", unit="row",
                    disable=not config.progress, dynamic_ncols=True)
         for batch in _batches(todo, backend.batch_size):
-            rows, failures = _run_batch(batch, refs, config, backend, pool)
+            rows, failures = _run_batch(batch, refs, config, backend, pool, retry_backend)
             append_jsonl(rows_path, rows)  # rows first: a kill between the two only retries
             append_jsonl(failures_path, failures)
             report.written += len(rows)
@@ -333,7 +371,7 @@ def run_generation(config: GenerateConfig, backend: Backend,
 
 
 def _run_batch(batch: Sequence[ClipRecord], refs: dict[str, str], config: GenerateConfig,
-               backend: Backend, pool: InstructionPool
+               backend: Backend, pool: InstructionPool, retry_backend: Backend | None = None
                ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     items: list[_Item] = []
     failures: list[dict[str, Any]] = []
@@ -343,30 +381,75 @@ def _run_batch(batch: Sequence[ClipRecord], refs: dict[str, str], config: Genera
         except DestaError as err:
             failures.append(_failure(record, "seed_description", err))
             continue
-        prompt = pool.sample(record.domain, config.seed, key=record.id).text
-        items.append(_Item(record, description, prompt, refs[record.id],
-                           item_seed(config.seed, record.id)))
+        instruction = pool.sample(record.domain, config.seed, key=record.id,
+                                  kind_weights=config.kind_weights,
+                                  available=available_attributes(record))
+        items.append(_Item(record, description, instruction.text, refs[record.id],
+                           item_seed(config.seed, record.id), instruction.requires))
     rows: list[dict[str, Any]] = []
     if items:
         answers = _answer(backend, items, config.system_prompt)
         if len(answers) != len(items):
             raise DestaError(f"backend {backend.name} returned {len(answers)} answers for "
                              f"{len(items)} prompts (a bug in the backend)")
+        if config.verify_answers:
+            answers = _verified(items, answers, config, retry_backend)
         for item, answer in zip(items, answers, strict=True):
             if isinstance(answer, BaseException):
                 failures.append(_failure(item.record, "generate", answer))
+            elif isinstance(answer, _Rejected):
+                failures.append(_failure(item.record, "verify", answer.reason))
             elif not answer.strip():
                 failures.append(_failure(item.record, "generate", "empty response"))
             else:
                 rows.append(make_row(item.record, item.description, item.prompt, answer,
-                                     item.audio))
+                                     item.audio, config.row_transcript))
     return rows, failures
 
 
-def make_row(record: ClipRecord, description: str, prompt: str, response: str, audio: str
-             ) -> dict[str, Any]:
+@dataclass(frozen=True)
+class _Rejected:
+    """An answer that still contradicts the clip's labels after every retry."""
+
+    reason: str
+
+
+def _verified(items: Sequence[_Item], answers: list[Any], config: GenerateConfig,
+              retry_backend: Backend | None) -> list[Any]:
+    """Answers that contradict the record's labels (desta.data.answer_check) are asked again,
+    sampled with the item's seed + attempt, up to `config.verify_retries` times; one still
+    contradicting is returned as `_Rejected` (a failure, never a row)."""
+    from desta.data.answer_check import contradiction
+
+    out = list(answers)
+
+    def reason(i: int) -> str | None:
+        answer = out[i]
+        if isinstance(answer, BaseException) or not str(answer).strip():
+            return None
+        return contradiction(items[i].record.attributes, str(answer), items[i].asks)
+
+    pending = [i for i in range(len(items)) if reason(i)]
+    for attempt in range(1, config.verify_retries + 1):
+        if not pending or retry_backend is None:
+            break
+        retried = _answer(retry_backend, [dataclasses.replace(items[i],
+                                                             seed=items[i].seed + attempt)
+                                          for i in pending], config.system_prompt)
+        for i, answer in zip(pending, retried, strict=True):
+            if not isinstance(answer, BaseException) and answer.strip():
+                out[i] = answer
+        pending = [i for i in pending if reason(i)]
+    for i in pending:
+        out[i] = _Rejected(f"answer contradicts the labels ({reason(i)}) after "
+                           f"{config.verify_retries} sampled retries: {str(out[i])[:120]!r}")
+    return out
+
+
+def make_row(record: ClipRecord, description: str, prompt: str, response: str, audio: str,
+             row_transcript: str = "given") -> dict[str, Any]:
     """One output row in the DeSTA-AQA5M layout (:data:`ROW_FIELDS`)."""
-    messages = training_messages(record, prompt, audio)
+    messages = training_messages(record, prompt, audio, row_transcript)
     messages.append({"role": "assistant", "content": response})
     return {"id": record.id, "dataset": record.dataset, "seed_description": description,
             "prompt": prompt, "response": response, "messages": messages}

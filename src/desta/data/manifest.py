@@ -65,8 +65,10 @@ def complete_record(
     root: Path,
     *,
     acoustics: bool = True,
+    pitch: bool = True,
 ) -> ClipRecord:
-    """Turn one recipe dict into a finished ClipRecord (duration measured, attributes filled)."""
+    """Turn one recipe dict into a finished ClipRecord (duration measured, attributes filled;
+    `pitch=False` skips the slow pYIN Pitch, keeping Volume and Speaking speed)."""
     from desta.audio.io import audio_duration, load_audio
     from desta.data.attributes import acoustic_attributes
 
@@ -80,7 +82,7 @@ def complete_record(
     missing = [n for n in ACOUSTIC_NAMES if n not in attributes]
     if acoustics and raw["domain"] == "speech" and missing:
         wave = load_audio(audio_path)
-        measured = acoustic_attributes(wave, raw.get("transcript"))
+        measured = acoustic_attributes(wave, raw.get("transcript"), pitch=pitch)
         for name in missing:
             if name in measured:
                 attributes[name] = measured[name]

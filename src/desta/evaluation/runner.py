@@ -177,12 +177,11 @@ def _read_rows_or_document(path: Path) -> list[dict[str, Any]] | dict[str, Any]:
 
 
 def load_model(spec: str, device: str | None = None) -> DestaModel:
-    """`embedded` (fresh connector on the embedded backbones), a checkpoint dir or a hub id."""
-    from desta.model import DestaModel
+    """The model `spec` names: `embedded` (shipped), `embedded-untrained`, a checkpoint dir
+    or a hub id (desta.model.embedded)."""
+    from desta.model.embedded import load_model as load
 
-    if spec == "embedded":
-        return DestaModel.from_config(device=device)
-    return DestaModel.from_pretrained(spec, device=device)
+    return load(spec, device=device)
 
 
 def generate_predictions(

@@ -18,15 +18,14 @@ logger = logging.getLogger(__name__)
 def register(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add the `serve` subcommand to a `desta` argparse subparsers object."""
     from desta.inference.openai_format import ServerConfig, ServingLimits
+    from desta.model.embedded import MODEL_HELP
 
     server_defaults, limits = ServerConfig(), ServingLimits()
     p = subparsers.add_parser(
         "serve", help="OpenAI-compatible chat server with audio input, plus a web demo at /",
         description="Serve a model at /v1/chat/completions (OpenAI format, audio as "
                     "input_audio parts) with dynamic batching; the web demo is at /.")
-    p.add_argument("--model", default="embedded",
-                   help="checkpoint directory or hub id; 'embedded' = the embedded backbones "
-                        "with an untrained adapter (default)")
+    p.add_argument("--model", default="embedded", help=MODEL_HELP)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: auto)")
     p.add_argument("--host", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; 0.0.0.0 for all)")
@@ -73,7 +72,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Load the model and serve it until interrupted."""
     from desta.inference.openai_format import ServerConfig, ServingLimits
     from desta.inference.server import serve
-    from desta.model import DestaModel
+    from desta.model.embedded import EMBEDDED, EMBEDDED_UNTRAINED, load_model
     from desta.threads import configure_threads
 
     configure_threads(args.threads)
@@ -89,11 +88,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
                            max_text_chars=args.max_text_chars, max_messages=args.max_messages,
                            max_prompt_tokens=args.max_prompt_tokens,
                            allowed_audio_dir=args.allow_local_audio)
-    if args.model == "embedded":
-        model, name = DestaModel.from_config(device=args.device), "desta-embedded"
-    else:
-        model = DestaModel.from_pretrained(args.model, device=args.device)
-        name = Path(args.model.rstrip("/")).name
+    model = load_model(args.model, device=args.device)
+    name = f"desta-{args.model}" if args.model in (EMBEDDED, EMBEDDED_UNTRAINED) \
+        else Path(args.model.rstrip("/")).name
     config = ServerConfig(model_name=args.served_model_name or name, api_key=args.api_key,
                           max_batch_size=args.max_batch_size, batch_wait_ms=args.batch_wait_ms,
                           max_queue=args.max_queue, limits=limits)
