@@ -72,6 +72,11 @@ class CorpusPlan:
         "fillets": 300, "asterisk": 220, "asterisk_prompts": 150, "tuxpaint": 110,
         "klettres": 25, "ktuberling": 15, "gcin": 40})
     heldout_per_speaker: int = 100
+    # The hearing probe's subset of held-out (probe.jsonl): clips of >= 1 s, at most this many
+    # per speaker and per language, and per instrument family; every held-out sound.
+    probe_per_speaker: int = 32
+    probe_per_language: int = 60
+    probe_per_family: int = 5
     # Augmented copies of each training sound recording (crop, gain, noise).
     sound_copies: int = 5
     # Share of each SoundFont program's clips held out.
@@ -92,7 +97,7 @@ class CorpusReport:
     counts: dict[str, Any]
 
 
-def _rank(key: str, seed: int) -> int:
+def stable_rank(key: str, seed: int) -> int:
     """A stable pseudo-random order (sha256 of seed + key)."""
     return int.from_bytes(hashlib.sha256(f"{seed}\x00{key}".encode()).digest()[:8], "big")
 
@@ -123,7 +128,7 @@ def select_speech(records: list[dict[str, Any]], plan: CorpusPlan
         by_speaker.setdefault(speaker, []).append(rec)
     train, heldout = [], []
     for speaker in sorted(by_speaker):
-        recs = sorted(by_speaker[speaker], key=lambda r: _rank(r["id"], plan.seed))
+        recs = sorted(by_speaker[speaker], key=lambda r: stable_rank(r["id"], plan.seed))
         if heldout_speaker(speaker):
             heldout += recs[: plan.heldout_per_speaker]
         else:
@@ -147,7 +152,7 @@ def split_instruments(records: list[dict[str, Any]], plan: CorpusPlan
         by_program.setdefault(rec["id"].rsplit("/", 1)[0], []).append(rec)
     train, heldout = [], []
     for program in sorted(by_program):
-        recs = sorted(by_program[program], key=lambda r: _rank(r["id"], plan.seed))
+        recs = sorted(by_program[program], key=lambda r: stable_rank(r["id"], plan.seed))
         n = max(1, round(plan.instrument_heldout * len(recs)))
         heldout += recs[:n]
         train += recs[n:]
@@ -174,7 +179,7 @@ def augment_sound(rec: dict[str, Any], out_dir: Path, copies: int, seed: int
     wave = load_audio(rec["audio"])
     out = []
     for k in range(copies):
-        rng = np.random.default_rng(_rank(f"{rec['id']}#{k}", seed) % 2**63)
+        rng = np.random.default_rng(stable_rank(f"{rec['id']}#{k}", seed) % 2**63)
         clip = wave
         if len(wave) > 2 * 16_000:
             length = int(rng.uniform(0.6, 1.0) * len(wave))
@@ -290,12 +295,16 @@ def build_real_corpus(root: str | Path, out_dir: str | Path | None = None,
     heldout = hearable(complete_all(speech_held + sound_held + inst_held, root, plan.workers,
                                     "held-out", plan.pitch))
     train_path, held_path = out / "train.jsonl", out / "heldout.jsonl"
-    for path, records in ((train_path, train), (held_path, heldout)):
+    probe = probe_subset(heldout, plan)
+    for path, records in ((train_path, train), (held_path, heldout),
+                          (out / "probe.jsonl", probe),
+                          (out / "validation.jsonl", validation_subset(heldout, plan))):
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_text("".join(r.to_json() + "\n" for r in records), encoding="utf-8")
         os.replace(tmp, path)
     counts = {"data_root": os.path.relpath(root, out), "plan": asdict(plan),
               "train": summarise(train), "heldout": summarise(heldout),
+              "probe": summarise(probe),
               "heldout_speakers": sorted({r.meta.get("speaker") for r in heldout
                                           if r.domain == "speech"})}
     overlap = {r.meta.get("speaker") for r in train if r.domain == "speech"} & \
@@ -304,6 +313,44 @@ def build_real_corpus(root: str | Path, out_dir: str | Path | None = None,
         raise ConfigError(f"speakers in both train and held-out: {sorted(overlap)}")
     (out / "corpus.json").write_text(json.dumps(counts, indent=2, ensure_ascii=False) + "\n")
     return CorpusReport(out, train_path, held_path, counts)
+
+
+def probe_subset(heldout: list[ClipRecord], plan: CorpusPlan) -> list[ClipRecord]:
+    """The clips the hearing probe asks about: a seeded, capped subset of held-out, so that one
+    probe run takes minutes on a CPU and no speaker or language dominates."""
+    per_speaker: Counter[str] = Counter()
+    per_language: Counter[str] = Counter()
+    per_family: Counter[str] = Counter()
+    out = []
+    for rec in sorted(heldout, key=lambda r: stable_rank(r.id, plan.seed)):
+        if rec.domain == "speech":
+            speaker, language = rec.meta.get("speaker", ""), str(rec.attributes.get("Language"))
+            if ((rec.duration or 0) < 1.0 or per_speaker[speaker] >= plan.probe_per_speaker
+                    or per_language[language] >= plan.probe_per_language):
+                continue
+            per_speaker[speaker] += 1
+            per_language[language] += 1
+        elif rec.domain == "music":
+            family = str(rec.attributes.get("Family"))
+            if per_family[family] >= plan.probe_per_family:
+                continue
+            per_family[family] += 1
+        out.append(rec)
+    return sorted(out, key=lambda r: r.id)
+
+
+def validation_subset(heldout: list[ClipRecord], plan: CorpusPlan) -> list[ClipRecord]:
+    """Held-out clips to generate validation rows for (the trainer's held-out loss): from each
+    speaker (or, without one, dataset) a quarter of its clips, at least 2 and at most 20."""
+    import random
+
+    shuffled = list(heldout)
+    random.Random(plan.seed).shuffle(shuffled)
+    groups: dict[str, list[ClipRecord]] = {}
+    for rec in shuffled:
+        groups.setdefault(rec.meta.get("speaker") or rec.dataset, []).append(rec)
+    return [r for key in sorted(groups) for r in
+            groups[key][: max(2, min(20, len(groups[key]) // 4))]]
 
 
 def hearable(records: list[ClipRecord]) -> list[ClipRecord]:
