@@ -57,6 +57,10 @@ def test_manifests_from_files_and_directories(tmp_path):
     b = _write(tmp_path / "d" / "a.jsonl", [_row(1, 1)])
     single = _write(tmp_path / "single.jsonl", [_row(0, 1)])
     assert manifest_files([single, tmp_path / "d"]) == [single, b, a]
+    # A `desta data generate` output folder: its failure logs are not rows.
+    (tmp_path / "d" / "shard-0-of-1.failures.jsonl").write_text('{"id": "x", "error": "e"}\n')
+    (tmp_path / "d" / "failures.jsonl").write_text('{"id": "x", "error": "e"}\n')
+    assert manifest_files([tmp_path / "d"]) == [b, a]
     with pytest.raises(ConfigError, match="does not exist"):
         manifest_files([tmp_path / "missing.jsonl"])
     (tmp_path / "empty").mkdir()

@@ -49,13 +49,21 @@ class Row:
 
 
 # ---- reading manifests ------------------------------------------------------------------
+def _is_failure_log(path: Path) -> bool:
+    """`desta data generate`'s failure logs (shard-I-of-K.failures.jsonl, failures.jsonl)
+    sit beside its rows; they hold no training rows."""
+    return path.name == "failures.jsonl" or path.name.endswith(".failures.jsonl")
+
+
 def manifest_files(paths: Sequence[str | Path]) -> list[Path]:
-    """JSONL files named directly, or found (recursively, sorted) under directories."""
+    """JSONL files named directly, or found (recursively, sorted) under directories; in a
+    directory, the generation stage's failure logs are left out."""
     files: list[Path] = []
     for entry in paths:
         path = Path(entry).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*.jsonl") if p.is_file())
+            found = sorted(p for p in path.rglob("*.jsonl")
+                           if p.is_file() and not _is_failure_log(p))
             if not found:
                 raise ConfigError(f"manifest directory {path} holds no *.jsonl files")
             files += found
