@@ -2,11 +2,12 @@
 generate`).
 
 torch starts one OpenMP thread per core. On a small machine that other processes share, those
-threads spin waiting for each other whenever one of them is descheduled; measured on a 2-core
-machine shared with other jobs, `data generate` ran several times slower with 2 threads than
-with 1, and the server's decode steps too (docs/serving.md, docs/data/generation.md). So
-these commands choose the count themselves: ``--threads N`` when given, else
-``$OMP_NUM_THREADS`` when the user set it, else :data:`DEFAULT_THREADS`.
+threads wait for each other whenever one of them is descheduled: measured on a 2-core machine
+shared with other jobs, `data generate` ran 10x slower with 2 threads than with 1 once the
+machine was busy (and no faster when it was not), and the server gained nothing reliable from
+2 (docs/serving.md, docs/data/generation.md). So these commands choose the count themselves:
+``--threads N`` when given, else ``$OMP_NUM_THREADS`` when the user set it, else
+:data:`DEFAULT_THREADS`.
 """
 
 from __future__ import annotations
