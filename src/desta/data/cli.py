@@ -113,15 +113,23 @@ def _cmd_generate(args: argparse.Namespace) -> int:
                             base_url=args.base_url, api_key=args.api_key,
                             concurrency=args.concurrency, timeout=args.timeout,
                             max_retries=args.max_retries,
-                            tensor_parallel_size=args.tensor_parallel_size, seed=args.seed)
+                            tensor_parallel_size=args.tensor_parallel_size, seed=args.seed,
+                            dtype=args.dtype)
 
     backend = backend_with(params)
     # Rejected answers are asked again with sampling (a second engine of the same model).
     retry = backend_with(dataclasses.replace(params, do_sample=True,
                                              temperature=args.verify_temperature)) \
         if args.verify_answers and args.verify_retries else None
+    pool = None
+    if args.only_asking:
+        from desta.data.instructions import InstructionPool
+
+        wanted = args.only_asking.strip().lower()
+        pool = InstructionPool(i for i in InstructionPool.load(config.instruction_files)
+                               if wanted in i.requires)  # an empty pool is a ConfigError
     try:
-        report = run_generation(config, backend, retry_backend=retry)
+        report = run_generation(config, backend, pool, retry_backend=retry)
     finally:
         backend.close()
         if retry is not None:
@@ -266,6 +274,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--row-transcript", choices=("given", "model"), default="given",
                      help="transcript the rows give the model: the record's ('given') or "
                           "none, so the model transcribes the clip as at inference ('model')")
+    gen.add_argument("--only-asking", metavar="ATTRIBUTE", default=None,
+                     help="draw only prompts that ask about this attribute (e.g. Gender)")
+    gen.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32",
+                     help="transformers: weight dtype (bfloat16 ~3x faster on AVX-512 BF16 "
+                          "CPUs; answers differ from float32)")
     gen.add_argument("--verify-answers", action="store_true",
                      help="drop answers that contradict the clip's labels (gender, language, "
                           "sound, instrument), after --verify-retries sampled retries")

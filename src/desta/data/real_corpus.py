@@ -296,7 +296,12 @@ def build_real_corpus(root: str | Path, out_dir: str | Path | None = None,
                                     "held-out", plan.pitch))
     train_path, held_path = out / "train.jsonl", out / "heldout.jsonl"
     probe = probe_subset(heldout, plan)
+    # A second row for every clip with a stated gender, asked only gender questions (the
+    # general pool asks about gender in ~12 % of those rows): `train-gender.jsonl`.
+    gender_round = [dataclasses.replace(r, id=f"{r.id}#gender") for r in train
+                    if r.attributes.get("Gender")]
     for path, records in ((train_path, train), (held_path, heldout),
+                          (out / "train-gender.jsonl", gender_round),
                           (out / "probe.jsonl", probe),
                           (out / "validation.jsonl", validation_subset(heldout, plan))):
         tmp = path.with_name(f".{path.name}.tmp")
