@@ -43,6 +43,11 @@ logger = logging.getLogger(__name__)
 
 # End-of-turn tokens of common chat templates; generation also stops on the backbone's EOS.
 _CHAT_END_TOKENS = ("<|eot_id|>", "<|im_end|>", "<end_of_turn>", "<|end|>")
+PREPARE_CHUNK = 8
+"""Conversations `generate` prepares (audio, encoder, connector) at a time: measured on a
+2-core CPU, larger encoder batches are slower per clip (docs/benchmarks.md)."""
+MAX_ACTIVE_ROWS = 32
+"""Rows `generate` decodes together; more wait and take the slot of a finished row."""
 
 
 @dataclass
@@ -398,18 +403,73 @@ class DestaModel(nn.Module):
                  repetition_penalty: float | None = None,
                  streamer: Any = None) -> GenerationResult:
         """Answer one conversation or a batch of them (released message format). Greedy by
-        default; sampling with `do_sample=True`. Text-only batches run exactly the backbone.
-        `streamer` (a transformers `BaseStreamer`) first gets the prompt ids (an empty (B, 0)
-        tensor when the prompt is embeddings), then the batch's new ids step by step, (B,)."""
-        prepared = self.prepare(messages)
-        out = self.generate_prepared(
-            prepared, max_new_tokens=max_new_tokens, do_sample=do_sample,
-            temperature=temperature, top_p=top_p, top_k=top_k,
-            repetition_penalty=repetition_penalty, streamer=streamer)
-        token_ids = [self._until_stop(row.tolist()) for row in out]
+        default; sampling with `do_sample=True` (seeded by torch's global RNG). Text-only
+        batches run exactly the backbone.
+
+        A batch is prepared (audio, VAD + ASR, encoder, connector) in chunks of
+        `PREPARE_CHUNK` conversations, which keeps the encoder's activations in cache, then
+        answered by `desta.model.decoding.decode` (continuous batching, in-place KV cache,
+        shared prompt prefix; the same greedy tokens as `generate_prepared`).
+        `streamer` (a transformers `BaseStreamer`) or `repetition_penalty` take the
+        `generate_prepared` path instead: the streamer first gets the prompt ids (an empty
+        (B, 0) tensor when the prompt is embeddings), then the batch's new ids step by step."""
+        from desta.model.decoding import Sampling, decode, why_not_fast
+
+        if streamer is not None or repetition_penalty or why_not_fast(self.llm):
+            prepared = self.prepare(messages)
+            out = self.generate_prepared(
+                prepared, max_new_tokens=max_new_tokens, do_sample=do_sample,
+                temperature=temperature, top_p=top_p, top_k=top_k,
+                repetition_penalty=repetition_penalty, streamer=streamer)
+            token_ids = [self._until_stop(row.tolist()) for row in out]
+            texts = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
+            return GenerationResult(texts=texts, transcripts=prepared.transcripts,
+                                    token_ids=token_ids)
+
+        parse_conversations(messages, audio_locator=self.config.audio_locator)  # fail early
+        convs = [messages] if isinstance(messages[0], dict) else list(messages)
+        was_training = self.training
+        self.eval()
+        try:
+            ids, embeds, shareable, transcripts = [], [], [], []
+            for start in range(0, len(convs), PREPARE_CHUNK):
+                prepared = self.prepare(convs[start:start + PREPARE_CHUNK])
+                transcripts += prepared.transcripts
+                rows = self._prompt_rows(prepared)
+                ids += rows[0]
+                embeds += rows[1]
+                shareable += rows[2]
+            seeds = (torch.randint(0, 2**31 - 1, (len(ids),)).tolist() if do_sample
+                     else None)
+            new = decode(self.llm, ids, prompt_embeds=embeds, shareable=shareable,
+                         max_new_tokens=max_new_tokens, stop_ids=self.stop_token_ids,
+                         sampling=Sampling(do_sample=do_sample, temperature=temperature,
+                                           top_p=top_p, top_k=top_k),
+                         seeds=seeds, max_active=MAX_ACTIVE_ROWS)
+        finally:
+            self.train(was_training)
+        token_ids = [self._until_stop(row) for row in new]
         texts = self.tokenizer.batch_decode(token_ids, skip_special_tokens=True)
-        return GenerationResult(texts=texts, transcripts=prepared.transcripts,
-                                token_ids=token_ids)
+        return GenerationResult(texts=texts, transcripts=transcripts, token_ids=token_ids)
+
+    def _prompt_rows(self, prepared: PreparedBatch
+                     ) -> tuple[list[list[int]], list[torch.Tensor], list[int]]:
+        """Per conversation: its prompt ids and input embeddings (B rows, left padding
+        removed) and how many leading positions precede its first clip (shareable: plain
+        token embeddings)."""
+        batch = prepared.batch
+        embeds = self.embed(prepared)  # (B, L, H)
+        mask = batch.attention_mask.bool()
+        first_clip = {}
+        for span in batch.spans:
+            first_clip.setdefault(span.row, span.start)
+        ids, rows, shareable = [], [], []
+        for i in range(embeds.shape[0]):
+            pad = int((~mask[i]).sum())
+            ids.append(batch.input_ids[i, pad:].tolist())
+            rows.append(embeds[i, pad:])
+            shareable.append(first_clip.get(i, embeds.shape[1]) - pad)
+        return ids, rows, shareable
 
     @torch.no_grad()
     def generate_prepared(self, prepared: PreparedBatch, *, max_new_tokens: int = 512,
