@@ -1,15 +1,28 @@
-"""Inference benchmark: per-stage time and end-to-end throughput of `DestaModel.generate`.
+"""Inference benchmark: per-stage time, end-to-end throughput of `DestaModel.generate`, and the
+released code's calling pattern on the same model, clips and settings, all in one run.
 
-Stages (per batch): audio load, VAD, Whisper features, encoder (one pass gives the taps and
-the ASR encoder states), ASR decode, Q-Former connector, LLM prefill, LLM decode (per token).
-End to end: clips/s of `generate` at batch sizes 1, 8, 32 (speech clips, no given transcript,
-so VAD + ASR run), and the ratio against batch size 1, all measured in one run.
+Stages (per batch): audio load, VAD, Whisper features, encoder (taps; for the 30 s window the
+same pass gives the ASR encoder states), ASR (30 s window: decode from those states; clip
+window: Whisper's own 30 s pass + decode), Q-Former connector, LLM prefill, LLM decode per
+token (both through `desta.model.decoding.decode`, as `generate` runs them).
 
-    python benchmarks/bench_inference.py                       # embedded stack on CPU
+End to end, for speech clips with VAD + ASR and with transcripts given:
+
+* **released pattern**: what the released DeSTA2.5 `generate` does, one clip per call: load the
+  clip, Silero VAD on it (always, even with a given transcript), Whisper's `generate` on its
+  own features for the transcript (encoder pass 1), then features again, the encoder for the
+  taps (pass 2), the connector, and `llm.generate` on a batch of one;
+* **ours**: `DestaModel.generate` on batches of each size.
+
+Greedy token ids of every configuration are compared with the released pattern's.
+
+    python benchmarks/bench_inference.py                       # embedded stack on CPU, 30s + clip
+    python benchmarks/bench_inference.py --clock cpu           # on a shared machine
     python benchmarks/bench_inference.py --model CKPT --device cuda --batch-sizes 1 8 32 64
     python benchmarks/bench_inference.py --full-size-random --device cuda   # released shapes
 
-Clips are made with espeak-ng (needs `apt-get install espeak-ng`).
+Clips are made with espeak-ng (needs `apt-get install espeak-ng`), padded with silence (or cut)
+to `--seconds`.
 """
 
 from __future__ import annotations
@@ -21,8 +34,12 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
+import numpy as np
+import soundfile as sf
 import torch
 
 SENTENCES = [
@@ -36,173 +53,237 @@ SENTENCES = [
     "the children built a sandcastle near the water",
 ]
 QUESTION = "What does the speaker say, and what is their mood?"
+CLOCKS: dict[str, Callable[[], float]] = {"wall": time.perf_counter, "cpu": time.process_time}
 
 
-def make_clips(folder: Path, n: int) -> list[Path]:
+def make_clips(folder: Path, n: int, seconds: float) -> list[tuple[Path, str]]:
+    """n espeak-ng clips at 16 kHz, each padded with silence or cut to `seconds`."""
+    from desta.audio.io import load_audio
+
     clips = []
     for i in range(n):
-        path = folder / f"clip{i}.wav"
+        raw, path = folder / f"raw{i}.wav", folder / f"clip{i}.wav"
         voice = ["en-us", "en-gb", "en-us+f3", "en-us+m3"][i % 4]
+        sentence = SENTENCES[i % len(SENTENCES)]
         subprocess.run(["espeak-ng", "-v", voice, "-s", str(140 + 10 * (i % 5)), "-w",
-                        str(path), SENTENCES[i % len(SENTENCES)]], check=True)
-        clips.append(path)
+                        str(raw), sentence], check=True)
+        wave = load_audio(str(raw))
+        size = int(seconds * 16_000)
+        wave = np.pad(wave, (0, max(0, size - len(wave))))[:size]
+        sf.write(path, wave, 16_000)
+        clips.append((path, sentence))
     return clips
 
 
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+class Timer:
+    def __init__(self, clock: str, device: torch.device) -> None:
+        self.now = CLOCKS[clock]
+        self.device = device
 
+    def sync(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
 
-def timed(fn, device, repeats: int = 3):
-    """Median wall time of `fn()` over `repeats` runs (after one warm-up); returns (s, result)."""
-    fn()
-    times, result = [], None
-    for _ in range(repeats):
-        sync(device)
-        t0 = time.perf_counter()
+    def once(self, fn: Callable[[], Any]) -> tuple[float, Any]:
+        self.sync()
+        t0 = self.now()
         result = fn()
-        sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+        self.sync()
+        return self.now() - t0, result
+
+    def median(self, fn: Callable[[], Any], repeats: int = 3) -> tuple[float, Any]:
+        """Median time of `fn()` over `repeats` runs after one warm-up."""
+        fn()
+        runs = [self.once(fn) for _ in range(repeats)]
+        return statistics.median(t for t, _ in runs), runs[-1][1]
 
 
-def stage_times(model, clips: list[Path], new_tokens: int) -> dict[str, float]:
+def messages(clips: list[tuple[Path, str]], given: bool) -> list[list[dict]]:
+    return [[{"role": "user", "content": f"<|AUDIO|>\n{QUESTION}",
+              "audios": [{"audio": str(path), "text": sentence if given else None}]}]
+            for path, sentence in clips]
+
+
+def stage_times(model: Any, clips: list[tuple[Path, str]], new_tokens: int, timer: Timer
+                ) -> dict[str, float]:
     from desta.audio.io import load_audio
+    from desta.model.decoding import decode
 
-    device = model.device
     out: dict[str, float] = {}
-    out["audio_load"], waves = timed(lambda: [load_audio(str(c)) for c in clips], device)
-    out["vad"], _ = timed(lambda: model.speech_detector.has_speech_batch(waves), device)
-    out["features"], feats = timed(lambda: model.features(waves), device)
-    out["encoder"], (taps, final) = timed(lambda: model.encode(feats), device)
-    out["asr_decode"], texts = timed(lambda: model.transcriber.transcribe_encoded(final), device)
+    out["audio_load"], waves = timer.median(lambda: [load_audio(str(c)) for c, _ in clips])
+    out["vad"], _ = timer.median(lambda: model.speech_detector.has_speech_batch(waves))
+    frames = model.feature_frames(waves)
+    out["features"], feats = timer.median(lambda: model.features(waves))
+    out["encoder"], (taps, final) = timer.median(lambda: model.encode(feats, frames))
+    if frames is None:  # ASR decodes from the states of the same pass
+        out["asr"], texts = timer.median(lambda: model.transcriber.transcribe_encoded(final))
+    else:  # ASR runs Whisper's own 30 s window
+        out["asr"], texts = timer.median(lambda: model.transcriber.transcribe(waves))
+    lengths = None if frames is None else [f // 2 for f in frames]
     with torch.no_grad():
-        out["qformer"], _ = timed(lambda: model.audio_vectors(taps), device)
-        messages = [[{"role": "user", "content": f"<|AUDIO|>\n{QUESTION}",
-                      "audios": [{"audio": str(c), "text": t}]}] for c, t in zip(clips, texts)]
-        prepared = model.prepare(messages)
+        out["qformer"], _ = timer.median(lambda: model.audio_vectors(taps, lengths))
+        msgs = [[{"role": "user", "content": f"<|AUDIO|>\n{QUESTION}",
+                  "audios": [{"audio": str(c), "text": t}]}] for (c, _), t in zip(clips, texts)]
+        prepared = model.prepare(msgs)
         prepared.taps = taps
-        embeds = model.embed(prepared)
-        mask = prepared.batch.attention_mask.to(device)
+        ids, embeds, shareable = model._prompt_rows(prepared)
 
-        def gen(n: int):
-            return model.llm.generate(inputs_embeds=embeds, attention_mask=mask,
-                                      max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                                      pad_token_id=model.builder.pad_id)
+        def gen(n: int) -> Any:
+            return decode(model.llm, ids, prompt_embeds=embeds, shareable=shareable,
+                          max_new_tokens=n, stop_ids=(), max_active=len(ids))
 
-        out["prefill"], _ = timed(lambda: gen(1), device)
-        full, _ = timed(lambda: gen(new_tokens), device)
+        out["prefill"], _ = timer.median(lambda: gen(1))
+        full, _ = timer.median(lambda: gen(new_tokens))
     out["decode_per_token"] = (full - out["prefill"]) / (new_tokens - 1)
     return out
 
 
-def encoder_reuse(model, clips: list[Path]) -> dict[str, float]:
-    """Transcripts + taps our way (one encoder pass feeds both the taps and the ASR decoder)
-    vs the released code's way (Whisper's generate encodes the clip again for ASR)."""
+def released_pattern(model: Any, clips: list[tuple[Path, str]], given: bool, new_tokens: int
+                     ) -> list[list[int]]:
+    """The released `generate`, one clip per call: VAD always; Whisper `generate` on the
+    clip's own features for its transcript (encoder pass 1); then features + encoder for the
+    taps (pass 2) + connector + `llm.generate` on a batch of one."""
     from desta.audio.io import load_audio
 
-    device = model.device
-    waves = [load_audio(str(c)) for c in clips]
+    token_ids = []
+    for path, sentence in clips:
+        wave = load_audio(str(path))
+        speech = model.speech_detector.has_speech_batch([wave])[0]
+        if not speech:
+            text = " "  # the released code also overrides a given transcript here
+        elif given:
+            text = sentence
+        else:
+            text = model.transcriber.transcribe([wave])[0]
+        conv = [{"role": "user", "content": f"<|AUDIO|>\n{QUESTION}",
+                 "audios": [{"audio": str(path), "text": text}]}]
+        prepared = model.prepare([conv])
+        out = model.generate_prepared(prepared, max_new_tokens=new_tokens)
+        token_ids.append(model._until_stop(out[0].tolist()))
+    return token_ids
 
-    def ours():
-        taps, final = model.encode(model.features(waves))
-        return model.transcriber.transcribe_encoded(final)
 
-    def released_style():
-        texts = model.transcriber.transcribe(waves, batch_size=len(waves))
-        model.encode(model.features(waves))
-        return texts
+def end_to_end(model: Any, clips: list[tuple[Path, str]], batch_sizes: list[int],
+               new_tokens: int, timer: Timer) -> dict[str, Any]:
+    """clips/s of the released pattern and of `generate` at each batch size, with ASR and
+    with given transcripts, and how many answers equal the released pattern's."""
+    results: dict[str, Any] = {}
+    for given in (False, True):
+        mode = "given" if given else "asr"
+        released_pattern(model, clips[:1], given, 4)  # warm-up
+        seconds, reference = timer.once(
+            lambda: released_pattern(model, clips, given, new_tokens))  # noqa: B023
+        rows = {"released": {"seconds": seconds, "clips_per_s": len(clips) / seconds,
+                             "same_as_released": len(clips)}}
+        msgs = messages(clips, given)
+        for b in batch_sizes:
+            batches = [msgs[i:i + b] for i in range(0, len(msgs), b)]
+            model.generate(batches[0], max_new_tokens=4)  # warm-up
+            seconds, outs = timer.once(
+                lambda: [model.generate(x, max_new_tokens=new_tokens)
+                         for x in batches])  # noqa: B023
+            ids = [row for out in outs for row in out.token_ids]
+            rows[f"batch {b}"] = {"seconds": seconds, "clips_per_s": len(clips) / seconds,
+                                  "same_as_released": sum(a == r for a, r in
+                                                          zip(ids, reference))}
+        for r in rows.values():
+            r["vs_released"] = r["clips_per_s"] / rows["released"]["clips_per_s"]
+        results[mode] = rows
+    return results
 
-    ours_s, a = timed(ours, device)
-    released_s, b = timed(released_style, device)
-    return {"ours_s": ours_s, "released_style_s": released_s, "speedup": released_s / ours_s,
-            "same_transcripts": a == b}
 
+def build_model(args: argparse.Namespace, window: str) -> Any:
+    from desta.model import DestaConfig, DestaModel
 
-def throughput(model, clips: list[Path], batch_size: int, new_tokens: int) -> dict[str, float]:
-    messages = [[{"role": "user", "content": f"<|AUDIO|>\n{QUESTION}",
-                  "audios": [{"audio": str(c), "text": None}]}] for c in clips]
-    batches = [messages[i:i + batch_size] for i in range(0, len(messages), batch_size)]
-    model.generate(batches[0], max_new_tokens=4)  # warm-up
-    sync(model.device)
-    t0 = time.perf_counter()
-    for batch in batches:
-        model.generate(batch, max_new_tokens=new_tokens)
-    sync(model.device)
-    seconds = time.perf_counter() - t0
-    return {"clips": len(clips), "seconds": seconds, "clips_per_s": len(clips) / seconds}
+    if args.full_size_random:
+        from full_size import full_size_random_model
+
+        model = full_size_random_model(args.device or "cuda", assets=args.assets,
+                                       encoder_window=window)
+        # Random decoder weights never emit end-of-text; cap ASR at the length a real
+        # transcript of these clips has (~20 tokens) so the figures stay representative.
+        model.transcriber.max_new_tokens = 24
+        return model
+    dtype = getattr(torch, args.dtype) if args.dtype else None
+    if args.model == "embedded":
+        return DestaModel.from_config(DestaConfig(encoder_window=window), device=args.device,
+                                      dtype=dtype).eval()
+    return DestaModel.from_pretrained(args.model, device=args.device, dtype=dtype).eval()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="embedded")
+    parser.add_argument("--windows", nargs="+", default=["30s", "clip"],
+                        help="encoder windows to build the embedded model with (a checkpoint "
+                             "keeps its own)")
     parser.add_argument("--device", default=None)
+    parser.add_argument("--dtype", default=None,
+                        help="model dtype (default: float32 on CPU, bfloat16 on GPU)")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--clips", type=int, default=None, help="default: largest batch size")
+    parser.add_argument("--seconds", type=float, default=5.0, help="clip length")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
+                        help="cpu = process CPU time (steadier on a shared CPU machine)")
+    parser.add_argument("--skip-stages", action="store_true")
     parser.add_argument("--full-size-random", action="store_true",
                         help="Whisper-large-v3 + 6-layer Q-Former + Llama-3.1-8B shapes with "
                              "random weights (no download needed; GPU recommended)")
     parser.add_argument("--assets", type=Path,
                         help="tokenizer/config files for --full-size-random (see full_size.py)")
-    parser.add_argument("--clips", type=Path,
-                        help="folder of speech WAVs to use instead of making them with espeak-ng")
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
-
-    from desta.model import DestaModel
-
-    t0 = time.perf_counter()
-    if args.full_size_random:
-        from full_size import full_size_random_model
-
-        model = full_size_random_model(args.device or "cuda", assets=args.assets)
-        # Random decoder weights never emit end-of-text; cap ASR at the length a real
-        # transcript of these ~4 s clips has (~20 tokens) so the figures stay representative.
-        model.transcriber.max_new_tokens = 24
-        args.model = "released shapes, random weights"
-    elif args.model == "embedded":
-        model = DestaModel.from_config(device=args.device).eval()
-    else:
-        model = DestaModel.from_pretrained(args.model, device=args.device).eval()
-    load_s = time.perf_counter() - t0
-    results: dict = {"model": args.model, "device": str(model.device), "dtype": str(model.dtype),
-                     "torch_threads": torch.get_num_threads(), "cpu": platform.processor(),
-                     "load_seconds": load_s, "stages": {}, "throughput": {}}
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    windows = args.windows if args.model == "embedded" or args.full_size_random else ["own"]
+    n = args.clips or max(args.batch_sizes)
+    results: dict[str, Any] = {"model": args.model, "torch_threads": torch.get_num_threads(),
+                               "cpu": platform.processor(), "clock": args.clock,
+                               "clips": n, "seconds_per_clip": args.seconds,
+                               "new_tokens": args.new_tokens, "windows": {}}
     with tempfile.TemporaryDirectory() as tmp:
-        n = max(args.batch_sizes)
-        clips = (sorted(args.clips.glob("*.wav"))[:n] if args.clips
-                 else make_clips(Path(tmp), n))
-        if len(clips) < n:
-            parser.error(f"--clips has {len(clips)} WAV files; {n} are needed")
-        print(f"model {args.model} on {model.device} ({model.dtype}), loaded in {load_s:.1f}s")
-        print(f"\nper-stage time (ms) per batch; decode is per generated token "
-              f"(prompt: 1 clip + question, {args.new_tokens} new tokens)")
-        header = f"{'stage':<18}" + "".join(f"{'bs=' + str(b):>12}" for b in args.batch_sizes)
-        print(header)
-        for b in args.batch_sizes:
-            results["stages"][b] = stage_times(model, clips[:b], args.new_tokens)
-        for stage in next(iter(results["stages"].values())):
-            print(f"{stage:<18}" + "".join(f"{results['stages'][b][stage] * 1e3:>12.1f}"
-                                           for b in args.batch_sizes))
-        reuse = encoder_reuse(model, clips[: args.batch_sizes[-1]])
-        results["encoder_reuse"] = reuse
-        print(f"\ntaps + ASR for {args.batch_sizes[-1]} clips: one encoder pass "
-              f"{reuse['ours_s'] * 1e3:.0f} ms vs released-style two passes "
-              f"{reuse['released_style_s'] * 1e3:.0f} ms: x{reuse['speedup']:.2f} "
-              f"(same transcripts: {reuse['same_transcripts']})")
-        print(f"\nend-to-end generate ({max(args.batch_sizes)} clips, VAD + ASR + answer, "
-              f"{args.new_tokens} new tokens max)")
-        base = None
-        for b in args.batch_sizes:
-            r = throughput(model, clips, b, args.new_tokens)
-            base = base or r["clips_per_s"]
-            r["speedup_vs_first"] = r["clips_per_s"] / base
-            results["throughput"][b] = r
-            print(f"batch {b:>3}: {r['clips_per_s']:7.2f} clips/s  ({r['seconds']:.1f}s)  "
-                  f"x{r['speedup_vs_first']:.2f} vs batch {args.batch_sizes[0]}")
+        clips = make_clips(Path(tmp), n, args.seconds)
+        for window in windows:
+            t0 = time.perf_counter()
+            model = build_model(args, window)
+            timer = Timer(args.clock, model.device)
+            name = model.config.encoder_window
+            entry: dict[str, Any] = {"device": str(model.device), "dtype": str(model.dtype),
+                                     "load_seconds": time.perf_counter() - t0, "stages": {}}
+            print(f"\n== {args.model}, encoder window {name}, on {model.device} "
+                  f"({model.dtype}), {torch.get_num_threads()} thread(s), {args.clock} clock, "
+                  f"{n} clips of {args.seconds:g} s, {args.new_tokens} new tokens")
+            if not args.skip_stages:
+                for b in args.batch_sizes:
+                    entry["stages"][b] = stage_times(model, clips[:b], args.new_tokens, timer)
+                print("stage (ms per batch)" + "".join(f"{'bs=' + str(b):>11}"
+                                                       for b in args.batch_sizes))
+                for stage in next(iter(entry["stages"].values())):
+                    print(f"{stage:<20}" + "".join(f"{entry['stages'][b][stage] * 1e3:>11.1f}"
+                                                   for b in args.batch_sizes))
+            entry["end_to_end"] = end_to_end(model, clips, args.batch_sizes, args.new_tokens,
+                                             timer)
+            for mode, rows in entry["end_to_end"].items():
+                print(f"end to end, {'transcripts given' if mode == 'given' else 'VAD + ASR'}:")
+                for label, r in rows.items():
+                    print(f"  {label:<10} {r['clips_per_s']:7.3f} clips/s  ({r['seconds']:.1f} s)"
+                          f"  x{r['vs_released']:.2f} vs released pattern, same answers "
+                          f"{r['same_as_released']}/{n}")
+            results["windows"][name] = entry
+            del model
+    names = list(results["windows"])
+    if len(names) == 2 and not args.skip_stages:
+        a, b = (results["windows"][k]["stages"] for k in names)
+        print(f"\nencoder + Q-Former, {names[0]} / {names[1]}:")
+        for bs in args.batch_sizes:
+            ratio = ((a[bs]["encoder"] + a[bs]["qformer"])
+                     / (b[bs]["encoder"] + b[bs]["qformer"]))
+            results.setdefault("encoder_qformer_ratio", {})[bs] = ratio
+            print(f"  bs={bs}: x{ratio:.2f}")
     if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+        args.json.write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -28,9 +28,11 @@ LLAMA_3_1_8B = dict(
 
 
 def full_size_random_model(device: str | torch.device, dtype: torch.dtype = torch.bfloat16,
-                           *, use_lora: bool = False, assets: str | Path | None = None):
+                           *, use_lora: bool = False, assets: str | Path | None = None,
+                           encoder_window: str = "30s"):
     """A DestaModel with the released recipe's shapes (large-v3 taps [7,15,23,31], 6-layer
-    Q-Former, 64 queries, Llama-3.1-8B) and random weights, built directly on `device`.
+    Q-Former, 64 queries, Llama-3.1-8B) and random weights, built directly on `device`, with
+    the given encoder window ("30s" as released, or "clip").
 
     `assets`: a folder with `whisper/` and `llm/` holding the embedded models' tokenizer and
     config files only (for machines without the embedded packages); default: the embedded
@@ -72,7 +74,8 @@ def full_size_random_model(device: str | torch.device, dtype: torch.dtype = torc
         torch.set_default_dtype(previous)
     config = DestaConfig(encoder_model_id="openai/whisper-large-v3",
                          llm_model_id="meta-llama/Llama-3.1-8B-Instruct",
-                         qformer_num_hidden_layers=6, prompt_size=64, use_lora=use_lora)
+                         qformer_num_hidden_layers=6, prompt_size=64, use_lora=use_lora,
+                         encoder_window=encoder_window)
     with torch.device(device):
         model = DestaModel(config, encoder=encoder.eval(), processor=processor, llm=llm.eval(),
                            tokenizer=tokenizer)
