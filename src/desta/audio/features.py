@@ -67,7 +67,10 @@ def log_mel(feature_extractor: Any, waves: Sequence[np.ndarray], frames: Sequenc
 def _extract(feature_extractor: Any, waves: list[np.ndarray], frames: int,
              device: str | torch.device | None) -> torch.Tensor:
     kwargs = {} if device is None else {"device": str(device)}
-    feats = feature_extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt",
-                              max_length=frames * HOP_LENGTH, padding="max_length",
-                              truncation=True, **kwargs).input_features
+    # Features are float32 whatever the model runs in: under a bf16 autocast (mixed-precision
+    # training) the extractor's STFT would come back in bf16, which numpy cannot hold.
+    with torch.autocast(torch.device(device or "cpu").type, enabled=False):
+        feats = feature_extractor(waves, sampling_rate=SAMPLE_RATE, return_tensors="pt",
+                                  max_length=frames * HOP_LENGTH, padding="max_length",
+                                  truncation=True, **kwargs).input_features
     return feats if device is None else feats.to(device)
