@@ -26,6 +26,17 @@ def espeak_wav(text: str, path: Path, *, voice: str = "en-us", speed: int = 150,
     return path
 
 
+@pytest.fixture
+def one_thread():
+    """Tiny matmuls on a shared 2-core machine run far faster single-threaded."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def audio_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("audio")

@@ -26,12 +26,7 @@ from test_training_engine import make_rows, tiny_overrides, trainable, write_jso
 STEPS = ["train.max_steps=4", "train.save_every=1", "train.keep_checkpoints=3"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -173,7 +168,7 @@ def test_a_second_run_on_the_same_output_directory_is_refused(tiny_backbones, co
                                                                tmp_path):
     out = tmp_path / "run"
     long_run = tiny_overrides(tiny_backbones, corpus, out, "train.max_steps=100000",
-                              "train.save_every=0")
+                              "train.epochs=100000", "train.save_every=0")
     proc = run_script(tmp_path, long_run)
     try:
         lock = out / ".train.lock"

@@ -18,13 +18,7 @@ from desta.training.data import Collator, RowEncoder, iter_rows
 from desta.training.tap_cache import TapCache
 from test_training_engine import make_rows, tiny_overrides, write_jsonl
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -153,11 +147,17 @@ def test_trainer_trains_from_the_cache(tiny_backbones, corpus, tmp_path):
 
     overrides = tiny_overrides(tiny_backbones, corpus, tmp_path / "run", "train.max_steps=3",
                                "train.save_every=0", f"data.tap_cache={tmp_path / 'taps'}",
-                               "model.encoder_window=clip", "train.batch_size=2")
+                               "model.encoder_window=clip", "train.batch_size=2",
+                               # the shipped recipe's precision: bf16 backbone and autocast,
+                               # with validation generation (features stay float32)
+                               "train.mixed_precision=bf16", "train.backbone_dtype=bfloat16",
+                               f"data.validation=[{corpus / 'dev.jsonl'}]",
+                               "validation.generate_rows=2", "validation.max_new_tokens=4")
     trainer = Trainer(load_config("tiny-cpu", overrides), resume=None)
     entries = list((tmp_path / "taps").rglob("*.safetensors"))
-    assert len(entries) == 6
+    assert len(entries) == 8  # the training and the validation clips
     result = trainer.fit()
+    assert result.validation and "consecutive_words" in result.validation[-1]
     assert result.steps == 3 and all(torch.isfinite(torch.tensor(r["loss"]))
                                      for r in result.history)
     saved = json.loads((result.final_dir / "config.json").read_text())

@@ -161,6 +161,16 @@ def _cmd_overlap(args: argparse.Namespace) -> int:
     return 1 if report["matches"] else 0
 
 
+def _cmd_balance(args: argparse.Namespace) -> int:
+    from desta.data.balance import balance_folders
+
+    report = balance_folders(args.rows, args.attribute, args.out, seed=args.seed,
+                             instruction_files=tuple(args.instructions or ()))
+    print(f"{report.rows_in} rows in, {report.rows_out} kept -> {report.out} "
+          f"(per prompt: {Path(args.out) / 'balance.json'})")
+    return 0
+
+
 def _cmd_real_corpus(args: argparse.Namespace) -> int:
     from desta.data.real_corpus import CorpusPlan, build_real_corpus
 
@@ -304,6 +314,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     over.add_argument("--out", default=None, help="write the JSON report here")
     over.add_argument("--no-progress", action="store_true")
     over.set_defaults(func=_cmd_overlap)
+
+    bal = sub.add_parser("balance", help="per prompt asking about an attribute, keep as many "
+                                         "rows of each label (no prompt predicts its answer)")
+    bal.add_argument("--rows", nargs="+", required=True, help="rows: JSONL files or folders")
+    bal.add_argument("--attribute", required=True, help="e.g. Gender")
+    bal.add_argument("--out", required=True, help="folder for balanced.jsonl + balance.json")
+    bal.add_argument("--seed", type=int, default=0)
+    bal.add_argument("--instructions", action="append",
+                     help="extra instruction pool JSONL the rows' prompts came from")
+    bal.set_defaults(func=_cmd_balance)
 
     real = sub.add_parser("real-corpus", help="select, split by speaker and augment the "
                                               "real-audio corpus of a fetch root")
