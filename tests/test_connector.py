@@ -96,3 +96,32 @@ def test_config_validation_names_field():
         DestaConfig(target_layer_ids=[1, 9]).taps(4)
     with pytest.raises(ConfigError, match="connector_mode"):
         DestaConfig(connector_mode="mlp")
+
+
+def test_data_init_makes_the_audio_vectors_follow_the_clip():
+    """Taps sharing a large common component (as Whisper states do): under BERT's init the
+    clips' audio vectors barely differ; after `init_from_data` the clip-specific part dominates,
+    the output RMS matches the LLM's embeddings, and the layout is unchanged."""
+    torch.manual_seed(0)
+    d, clips, t = 64, 12, 40
+    common = torch.randn(d) * 3.0
+    taps = [common + 0.3 * torch.randn(clips, 1, d) + 0.3 * torch.randn(clips, t, d)
+            for _ in range(2)]
+
+    def clip_specific(conn: QFormerConnector) -> float:
+        with torch.no_grad():
+            v = conn.eval()(taps).flatten(1)
+        return float(((v - v.mean(0)).norm(dim=1) / v.mean(0).norm()).mean())
+
+    conn = QFormerConnector(encoder_dim=d, encoder_heads=4, llm_dim=48, num_taps=2,
+                            prompt_size=8, num_layers=2, intermediate_size=96, dropout=0.0)
+    names = {n: p.shape for n, p in conn.state_dict().items()}
+    before = clip_specific(conn)
+    x = torch.cat([tap.reshape(-1, d) for tap in taps])
+    conn.init_from_data(x.mean(0), x.std(0), embedding_rms=0.1)
+    after = clip_specific(conn)
+    assert after > 3 * before, (before, after)
+    assert {n: p.shape for n, p in conn.state_dict().items()} == names
+    with torch.no_grad():
+        rms = float(conn(taps).pow(2).mean().sqrt())
+    assert rms == pytest.approx(0.1, rel=0.3)

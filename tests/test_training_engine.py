@@ -17,6 +17,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import espeak_wav
+from desta.errors import ConfigError
 from desta.training.config import load_config
 
 SENTENCES = ["the cat sat on the mat", "open the window please", "it is raining again today",
@@ -63,13 +64,7 @@ def corpus(tmp_path_factory) -> Path:
     return root
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny matmuls on a shared 2-core machine run far faster single-threaded."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
 
 
 def tiny_overrides(tiny_backbones, corpus: Path, out: Path, *extra: str) -> list[str]:
@@ -153,6 +148,56 @@ DDP_SCRIPT = textwrap.dedent("""
         "world": acc.num_processes, "type": str(acc.distributed_type), "steps": result.steps,
         "moved": moved}))
 """)
+
+
+def test_data_connector_init_uses_the_training_taps(tiny_backbones, corpus, tmp_path):
+    from desta.training.trainer import Trainer
+
+    def built(name: str, *extra: str):
+        trainer = Trainer(load_config("tiny-cpu", tiny_overrides(
+            tiny_backbones, corpus, tmp_path / name, "train.max_steps=1", *extra)), resume=None)
+        trainer.close()
+        return trainer.model.connector
+
+    bert = built("bert")
+    data, again = built("data", "model.connector_init=data"), built("again",
+                                                                   "model.connector_init=data")
+    value = "qformer.layer.0.crossattention.self.value.bias"
+    assert not bert.state_dict()[value].any()  # BERT's init: zero biases
+    assert data.state_dict()[value].abs().sum() > 0  # absorbs the taps' mean
+    for name, tensor in data.state_dict().items():  # same seed, same rows: same weights
+        torch.testing.assert_close(tensor, again.state_dict()[name], rtol=0, atol=0)
+    with pytest.raises(ConfigError, match="model.connector_init"):
+        load_config("tiny-cpu", tiny_overrides(tiny_backbones, corpus, tmp_path / "x",
+                                               "model.connector_init=xavier")).validate()
+
+
+@pytest.mark.parametrize("qformer_lr", [1e-5, 0])
+def test_qformer_lr_groups_the_qformer_or_leaves_it_fixed(tiny_backbones, corpus, tmp_path,
+                                                           qformer_lr):
+    from desta.training.trainer import Trainer
+
+    trainer = Trainer(load_config("tiny-cpu", tiny_overrides(
+        tiny_backbones, corpus, tmp_path / "run", "train.max_steps=2", "optim.lr=1e-2",
+        f"optim.qformer_lr={qformer_lr}", "train.save_every=0")), resume=None)
+    conn = trainer.model.connector
+    qformer = {id(p) for p in [*conn.qformer.parameters(), *conn.layer_prompts]}
+    groups = [{id(p) for p in g["params"]} for g in trainer.optimizer.param_groups]
+    assert groups[0] == {id(p) for p in trainer.model.trainable_parameters()} - qformer
+    if qformer_lr:
+        assert trainer.scheduler.base_lrs == [1e-2, 1e-5] and groups[1] == qformer
+    else:
+        assert trainer.scheduler.base_lrs == [1e-2] and len(groups) == 1
+    before = trainable(trainer.model)
+    result = trainer.fit()
+    after = trainable(trainer.model)
+    moved = {n for n in before if not torch.equal(before[n], after[n])}
+    assert any("proj" in n for n in moved)
+    assert any("qformer" in n for n in moved) == bool(qformer_lr)
+    saved = load_file(str(result.final_dir / "model.safetensors"))
+    assert any(".qformer." in n for n in saved)  # a fixed Q-Former is still saved
+    with pytest.raises(ConfigError, match="optim.qformer_lr"):
+        load_config("tiny-cpu", ["optim.qformer_lr=-1"]).validate()
 
 
 def test_two_process_ddp_on_cpu_keeps_ranks_identical(tiny_backbones, corpus, tmp_path):

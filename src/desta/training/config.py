@@ -45,11 +45,14 @@ class ModelSection:
     encoder_window: str = "30s"  # "30s" (released) | "clip" (each clip at its own length)
     clip_window_step: float = 1.0  # seconds the clip window is rounded up to
     init_from: str | None = None  # checkpoint dir / hub id to start from (weights only)
+    # "bert" (BERT's init, as released) | "data": value projections centred and whitened by
+    # the training taps' statistics, output scaled to the LLM's embeddings (docs/training.md)
+    connector_init: str = "bert"
 
     def to_desta_config(self) -> DestaConfig:
         """The `DestaConfig` these fields describe (validated there)."""
         kwargs = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-                  if f.name != "init_from"}
+                  if f.name not in ("init_from", "connector_init")}
         return DestaConfig(**kwargs)
 
 
@@ -84,6 +87,10 @@ class OptimSection:
     schedule: str = "cosine"  # any transformers.get_scheduler name: cosine, linear, constant...
     warmup_steps: int = 5000
     grad_clip: float = 1.0  # max global grad norm; 0 = off
+    # lr of the Q-Former layers and their queries; None = lr; 0 = kept at their initialisation
+    # (only the projection into the LLM and the tap fusion weights learn: with
+    # model.connector_init data, a linear read-out of random Q-Former features; docs/model-card.md)
+    qformer_lr: float | None = None
 
 
 @dataclass
@@ -173,12 +180,16 @@ class TrainConfig:
             raise ConfigError("validation.max_rows must be >= 1 or null")
         if not self.optim.lr > 0:
             raise ConfigError(f"optim.lr must be > 0, got {self.optim.lr}")
+        if self.optim.qformer_lr is not None and not self.optim.qformer_lr >= 0:
+            raise ConfigError(f"optim.qformer_lr must be >= 0 or null, got "
+                              f"{self.optim.qformer_lr}")
         if len(self.optim.betas) != 2 or not all(0 <= b < 1 for b in self.optim.betas):
             raise ConfigError(f"optim.betas must be two numbers in [0, 1), got {self.optim.betas}")
         if self.distill.temperature <= 0:
             raise ConfigError("distill.temperature must be > 0")
         if self.distill.ce_weight == 0 and self.distill.weight == 0:
             raise ConfigError("distill.ce_weight and distill.weight are both 0: nothing to train")
+        _choice("model.connector_init", self.model.connector_init, ("bert", "data"))
         _choice("train.mixed_precision", self.train.mixed_precision, ("no", "bf16", "fp16"))
         _choice("train.backbone_dtype", self.train.backbone_dtype,
                 ("auto", "float32", "bfloat16", "float16"))

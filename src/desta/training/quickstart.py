@@ -50,8 +50,7 @@ def default_data_root() -> Path:
 
 def build_corpus(root: Path, out: Path, plan: QuickstartPlan) -> tuple[Path, Path]:
     """(train, held-out) ClipRecord manifests over Fish Fillets clips under `root`."""
-    from desta.data.manifest import complete_record
-    from desta.data.real_corpus import hearable, stable_rank
+    from desta.data.real_corpus import complete_all, hearable, stable_rank
     from desta.data.recipes import get_recipe
     from desta.data.seed import write_manifest
 
@@ -67,7 +66,9 @@ def build_corpus(root: Path, out: Path, plan: QuickstartPlan) -> tuple[Path, Pat
         if not raws:
             raise ConfigError(f"{root} holds no Fish Fillets clips of {speakers}; run "
                               f"`desta data fetch --root {root} --source fillets`")
-        records = hearable([complete_record(r, root, pitch=False) for r in raws])
+        # unreadable clips (the Dutch set has an empty OGG) are logged and left out
+        records = hearable(complete_all(raws, root, workers=1, desc=f"{name} clips",
+                                        pitch=False))
         path = out / f"{name}.jsonl"
         write_manifest(path, records)
         paths.append(path)
@@ -151,7 +152,7 @@ def run_real(workdir: Path, root: Path, plan: QuickstartPlan, overrides: list[st
         answer = model.generate(conv, max_new_tokens=48).texts[0].strip()
         print(f"  {item.audio_paths[0].name} ({item.reference}, Dutch)\n    Q: {question}\n"
               f"    A: {answer}")
-    print(f"model saved in {result.final_dir}; the shipped model (`--model embedded`) was "
-          "trained the same way on 4,700 clips of real speech, sounds and instruments "
-          "(docs/model-card.md)")
+    print(f"model saved in {result.final_dir} (try it: desta ask QUESTION --audio CLIP --model "
+          f"{result.final_dir}); the recipe for a larger run on the whole real-audio corpus is "
+          "embedded-real (docs/model-card.md)")
     return 0

@@ -249,10 +249,13 @@ class Trainer:
                                  cfg.data.data_root, encoder_window=mcfg.encoder_window,
                                  clip_window_step=mcfg.clip_window_step,
                                  tap_cache=self.tap_cache)
+        if cfg.model.connector_init == "data" and not cfg.model.init_from:
+            self._init_connector_from_data()
 
-        params = self.model.trainable_parameters()
+        groups = self._param_groups()
+        self._optimized = [p for g in groups for p in g["params"]]
         optimizer = torch.optim.AdamW(
-            params, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
+            groups, lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), eps=cfg.optim.eps,
             weight_decay=cfg.optim.weight_decay, fused=acc.device.type == "cuda")
         self.total_steps = self._total_steps()
         from transformers import get_scheduler
@@ -301,6 +304,62 @@ class Trainer:
         logger.info("model: %s + %s, %.1f M trainable parameters", model.config.encoder_model_id,
                     model.config.llm_model_id, n / 1e6)
         return model
+
+    def _param_groups(self) -> list[dict[str, Any]]:
+        """Trainable parameters; with `optim.qformer_lr`, the Q-Former layers and queries form
+        their own group at that lr (the schedule scales both), or, at 0, are left out of the
+        optimizer (still saved: they are the connector's fixed feature map)."""
+        params = self.model.trainable_parameters()
+        qformer_lr = self.cfg.optim.qformer_lr
+        if qformer_lr is None:
+            return [{"params": params}]
+        conn = self.model.connector
+        slow = {id(p) for p in [*conn.qformer.parameters(), *conn.layer_prompts]}
+        rest = [p for p in params if id(p) not in slow]
+        if qformer_lr == 0:
+            return [{"params": rest}]
+        return [{"params": rest}, {"params": [p for p in params if id(p) in slow],
+                                   "lr": qformer_lr}]
+
+    def _init_connector_from_data(self, max_clips: int = 256) -> None:
+        """`model.connector_init: data`: tap statistics of the first training clips (cached
+        taps when there is a cache, the encoder otherwise), same on every process."""
+        from desta.training.data import iter_rows
+
+        rows, clips = [], 0
+        for row in iter_rows(self.train_files):
+            n = len(self.encoder.conversation(row).clips)
+            if n:
+                rows.append(row)
+                clips += n
+            if clips >= max_clips:
+                break
+        if not rows:
+            logger.info("connector_init data: no audio in the training rows; BERT init kept")
+            return
+        total = sq = count = 0
+        model = self.model
+        device = next(model.connector.parameters()).device
+        with torch.no_grad():
+            for start in range(0, len(rows), 16):
+                batch = self.collator(rows[start:start + 16])
+                taps, frames = batch.taps, batch.feature_frames
+                if taps is None:
+                    feats = batch.input_features.to(device, model.encoder.dtype)
+                    taps, _ = model.encode(feats, frames)
+                for i in range(taps[0].shape[0]):
+                    n = taps[0].shape[1] if frames is None else frames[i] // 2
+                    x = torch.cat([t[i, :n].float().cpu() for t in taps])
+                    total, sq, count = total + x.sum(0), sq + (x * x).sum(0), count + len(x)
+        mean = total / count
+        std = (sq / count - mean * mean).clamp_min(0).sqrt()
+        emb = model.llm.get_input_embeddings().weight.detach().float()
+        rms = float(emb.pow(2).mean().sqrt())
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.cfg.train.seed)
+            model.connector.init_from_data(mean.to(device), std.to(device), rms)
+        logger.info("connector_init data: tap statistics of %d clip(s), LLM embedding RMS %.4f",
+                    clips, rms)
 
     def _build_tap_cache(self) -> Any:
         """The frozen encoder's taps for every clip of the training and validation rows,
@@ -539,10 +598,12 @@ class Trainer:
                         acc.backward(loss)
                         grad_norm = None
                         if acc.sync_gradients and cfg.optim.grad_clip > 0:
-                            grad_norm = acc.clip_grad_norm_(self.model.trainable_parameters(),
+                            grad_norm = acc.clip_grad_norm_(self._optimized,
                                                             cfg.optim.grad_clip)
                         self.optimizer.step()
                         self.optimizer.zero_grad(set_to_none=True)
+                        if acc.sync_gradients:  # parameters left out of the optimizer too
+                            self.model.zero_grad(set_to_none=True)
                     prog.batches_in_epoch += 1
                     window_rows += len(collated.rows)
                     for k, v in {"loss": loss.detach(), **parts}.items():
