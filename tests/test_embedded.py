@@ -112,7 +112,8 @@ def test_cli_demo_answers_about_the_bundled_clip():
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     assert "platform" in out.stdout.lower()  # the transcript of the bundled clip
-    assert "answer:" in out.stdout and "untrained" in out.stdout
+    assert "answer:" in out.stdout and "[model embedded:" in out.stdout
+    assert "untrained" not in out.stdout  # the shipped trained connector is the default
 
 
 def test_cli_reports_bad_input_without_traceback(tmp_path):

@@ -15,7 +15,7 @@ from desta.errors import ConfigError
 from desta.model import DestaConfig, DestaModel
 from desta.training.config import load_config
 from desta.training.data import Collator, RowEncoder, iter_rows
-from desta.training.tap_cache import TapCache
+from desta.training.tap_cache import TapCache, file_key
 from test_training_engine import make_rows, tiny_overrides, write_jsonl
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # conftest.py
@@ -94,7 +94,7 @@ KILL_SCRIPT = """
 import sys, torch
 from pathlib import Path
 from desta.model import DestaConfig, DestaModel
-from desta.training.tap_cache import TapCache
+from desta.training.tap_cache import TapCache, file_key
 torch.set_num_threads(1)
 whisper, llm, cache_dir, *clips = sys.argv[1:]
 cfg = DestaConfig(encoder_model_id=whisper, llm_model_id=llm, prompt_size=8,
@@ -142,7 +142,19 @@ def test_sigkill_mid_build_leaves_only_whole_entries(tiny_backbones, corpus, tmp
     assert len(list(cache_dir.rglob("*.safetensors"))) == 60
 
 
-def test_trainer_trains_from_the_cache(tiny_backbones, corpus, tmp_path):
+@pytest.fixture
+def fresh_accelerate_state():
+    """accelerate keeps one state per process: earlier tests built float32 accelerators, so a
+    bf16 run needs it cleared, and later tests need it cleared again (a `desta train` process
+    starts with none)."""
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state(reset_partial_state=True)
+    yield
+    AcceleratorState._reset_state(reset_partial_state=True)
+
+
+def test_trainer_trains_from_the_cache(tiny_backbones, corpus, tmp_path, fresh_accelerate_state):
     from desta.training.trainer import Trainer
 
     overrides = tiny_overrides(tiny_backbones, corpus, tmp_path / "run", "train.max_steps=3",
@@ -155,10 +167,26 @@ def test_trainer_trains_from_the_cache(tiny_backbones, corpus, tmp_path):
                                "validation.generate_rows=2", "validation.max_new_tokens=4")
     trainer = Trainer(load_config("tiny-cpu", overrides), resume=None)
     entries = list((tmp_path / "taps").rglob("*.safetensors"))
-    assert len(entries) == 8  # the training and the validation clips
+    clips = {file_key(corpus / r["messages"][0]["audios"][0]["audio"])
+             for name in ("train.jsonl", "dev.jsonl")
+             for r in map(json.loads, (corpus / name).read_text().splitlines())}
+    assert len(entries) == len(clips)  # the training and validation clips, by content
     result = trainer.fit()
     assert result.validation and "consecutive_words" in result.validation[-1]
     assert result.steps == 3 and all(torch.isfinite(torch.tensor(r["loss"]))
                                      for r in result.history)
     saved = json.loads((result.final_dir / "config.json").read_text())
     assert saved["encoder_window"] == "clip"
+
+
+def test_a_copy_needing_asr_gets_the_transcript_into_the_shared_entry(model, corpus, tmp_path):
+    """Entries are keyed by content: a copy of a clip under another name shares its entry,
+    which must hold the ASR transcript when either name needs it."""
+    import shutil
+
+    clip = corpus / "audio" / "clip0.wav"
+    copy = tmp_path / "copy.wav"
+    shutil.copy(clip, copy)
+    cache = TapCache(tmp_path / "cache", model)
+    assert cache.build([(clip, False), (copy, True)], progress=False) == 1
+    assert cache.load(clip).transcript is not None

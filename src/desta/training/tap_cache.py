@@ -96,10 +96,14 @@ class TapCache:
 
         from desta.audio.io import audio_duration, load_audio
 
-        wanted: dict[Path, bool] = {}
+        # One entry per content: files with the same bytes under other names share it, and
+        # it needs the ASR transcript if any of them does.
+        wanted: dict[str, tuple[Path, bool]] = {}
         for audio, needs_asr in clips:
-            wanted[Path(audio)] = wanted.get(Path(audio), False) or needs_asr
-        todo = [(a, asr) for a, asr in wanted.items() if not self._complete(a, asr)]
+            key = self.key(Path(audio))
+            first, asr = wanted.get(key, (Path(audio), False))
+            wanted[key] = (first, asr or needs_asr)
+        todo = [(a, asr) for a, asr in wanted.values() if not self._complete(a, asr)]
         if not todo:
             return 0
         self.root.mkdir(parents=True, exist_ok=True)
