@@ -54,7 +54,13 @@ def start_server(port: int, max_batch_size: int, model: str, device: str | None,
         cmd += ["--device", device]
     log = log_path.open("w")
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 300
+    return wait_until_healthy(proc, port, log_path)
+
+
+def wait_until_healthy(proc: subprocess.Popen, port: int, log_path: Path,
+                       timeout: float = 300) -> subprocess.Popen:
+    """`proc` once its /health answers ok; an error naming `log_path` if it exits or hangs."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")

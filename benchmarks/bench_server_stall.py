@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,13 +34,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-MODEL_NAME = "desta-bench"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from bench_server import MODEL_NAME, free_port, wait_until_healthy
 
 
 def start_server(port: int, src: Path | None, threads: int | None, log_path: Path,
@@ -54,18 +47,7 @@ def start_server(port: int, src: Path | None, threads: int | None, log_path: Pat
     if threads is not None:
         cmd += ["--threads", str(threads)]
     proc = subprocess.Popen(cmd, stdout=log_path.open("w"), stderr=subprocess.STDOUT, env=env)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}; see {log_path}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
-                if json.loads(r.read())["status"] == "ok":
-                    return proc
-        except OSError:
-            time.sleep(0.5)
-    proc.kill()
-    raise RuntimeError(f"server did not come up; see {log_path}")
+    return wait_until_healthy(proc, port, log_path, timeout)
 
 
 def post(port: int, body: bytes, timeout: float = 600) -> tuple[float, int]:
