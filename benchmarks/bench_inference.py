@@ -21,8 +21,12 @@ Greedy token ids of every configuration are compared with the released pattern's
     python benchmarks/bench_inference.py --model CKPT --device cuda --batch-sizes 1 8 32 64
     python benchmarks/bench_inference.py --full-size-random --device cuda   # released shapes
 
-Clips are made with espeak-ng (needs `apt-get install espeak-ng`), padded with silence (or cut)
-to `--seconds`.
+Clips are real recorded speech with `--manifest` (a ClipRecord manifest such as
+`desta data real-corpus`'s heldout.jsonl: its English clips with a transcript closest in length to `--seconds`),
+else espeak-ng sentences (needs `apt-get install espeak-ng`); either is padded with silence (or
+cut) to `--seconds`.
+
+    python benchmarks/bench_inference.py --manifest DATA/desta-corpus/heldout.jsonl
 """
 
 from __future__ import annotations
@@ -72,6 +76,32 @@ def make_clips(folder: Path, n: int, seconds: float) -> list[tuple[Path, str]]:
         wave = np.pad(wave, (0, max(0, size - len(wave))))[:size]
         sf.write(path, wave, 16_000)
         clips.append((path, sentence))
+    return clips
+
+
+def real_clips(manifest: Path, folder: Path, n: int, seconds: float) -> list[tuple[Path, str]]:
+    """The n English clips with a transcript of a ClipRecord manifest closest in length to
+    `seconds` (audio paths
+    relative to corpus.json's data_root beside it, else to the manifest's folder), each padded
+    with silence or cut to `seconds`, with their transcripts."""
+    from desta.audio.io import load_audio
+
+    info = manifest.parent / "corpus.json"
+    root = manifest.parent
+    if info.is_file() and json.loads(info.read_text()).get("data_root"):
+        root = (manifest.parent / json.loads(info.read_text())["data_root"]).resolve()
+    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r.get("domain") == "speech" and r.get("transcript")
+            and r.get("meta", {}).get("language") == "en"]
+    rows.sort(key=lambda r: (abs((r.get("duration") or 0) - seconds), r["id"]))
+    if len(rows) < n:
+        raise SystemExit(f"{manifest}: {len(rows)} English clips with a transcript, need {n}")
+    clips, size = [], int(seconds * 16_000)
+    for i, row in enumerate(rows[:n]):
+        wave = load_audio(str(root / row["audio"]))
+        path = folder / f"real{i}.wav"
+        sf.write(path, np.pad(wave, (0, max(0, size - len(wave))))[:size], 16_000)
+        clips.append((path, row["transcript"]))
     return clips
 
 
@@ -227,6 +257,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--clock", choices=sorted(CLOCKS), default="wall",
                         help="cpu = process CPU time (steadier on a shared CPU machine)")
+    parser.add_argument("--manifest", type=Path,
+                        help="real clips: a ClipRecord manifest (default: espeak-ng sentences)")
     parser.add_argument("--skip-stages", action="store_true")
     parser.add_argument("--full-size-random", action="store_true",
                         help="Whisper-large-v3 + 6-layer Q-Former + Llama-3.1-8B shapes with "
@@ -242,9 +274,11 @@ def main() -> None:
     results: dict[str, Any] = {"model": args.model, "torch_threads": torch.get_num_threads(),
                                "cpu": platform.processor(), "clock": args.clock,
                                "clips": n, "seconds_per_clip": args.seconds,
-                               "new_tokens": args.new_tokens, "windows": {}}
+                               "new_tokens": args.new_tokens, "windows": {},
+                               "audio": str(args.manifest) if args.manifest else "espeak-ng"}
     with tempfile.TemporaryDirectory() as tmp:
-        clips = make_clips(Path(tmp), n, args.seconds)
+        clips = (real_clips(args.manifest, Path(tmp), n, args.seconds) if args.manifest
+                 else make_clips(Path(tmp), n, args.seconds))
         for window in windows:
             t0 = time.perf_counter()
             model = build_model(args, window)

@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
+import soundfile as sf
 
 from desta.data.real_corpus import (
     CorpusPlan,
@@ -62,6 +64,21 @@ def test_corpus_split_keeps_speakers_apart_and_is_deterministic(root, tmp_path):
     assert len(sounds) == 3 * len(originals) > 0
     assert all(r.meta.get("activity") == "explore_farm_animals" for r in held
                if r.dataset == "gcompris_sounds")
+    # Every training clip with a stated gender has a telephone-band copy with its labels.
+    gendered = {r.id: r for r in train if r.domain == "speech" and r.attributes.get("Gender")
+                and "augmented_from" not in r.meta}
+    copies = [r for r in train if r.meta.get("augmentation", "").startswith("narrowband")]
+    assert gendered and sorted(r.meta["augmented_from"] for r in copies) == sorted(gendered)
+    for copy in copies:
+        original = gendered[copy.meta["augmented_from"]]
+        assert copy.attributes["Gender"] == original.attributes["Gender"]
+        assert copy.transcript == original.transcript
+        assert copy.meta["speaker"] == original.meta["speaker"]
+        wave, rate = sf.read(root / copy.audio)
+        spectrum = np.abs(np.fft.rfft(wave)) ** 2
+        high = spectrum[np.fft.rfftfreq(len(wave), 1 / rate) > 4_100].sum()
+        assert rate == 16_000 and high < 1e-4 * spectrum.sum(), copy.audio
+    assert not any("augmented_from" in r.meta for r in held)
     counts = json.loads((report.out_dir / "corpus.json").read_text())
     assert counts["train"]["clips"] == len(train) and counts["data_root"] == ".."
     first = report.train.read_bytes(), report.heldout.read_bytes()

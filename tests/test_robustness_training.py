@@ -45,11 +45,18 @@ def trainer(tiny_backbones, corpus: Path, out: Path, *extra: str, resume="auto")
 
 @pytest.fixture(scope="module")
 def reference(tiny_backbones, corpus, tmp_path_factory) -> dict[str, torch.Tensor]:
-    """Final trainable weights of an uninterrupted 4-step run."""
-    run = trainer(tiny_backbones, corpus, tmp_path_factory.mktemp("reference") / "run",
-                  resume=None)
-    assert run.fit().steps == 4
-    return trainable(run.model)
+    """Final trainable weights of an uninterrupted 4-step run, on one thread like the tests
+    (a module fixture is set up before the function-scoped `one_thread`; other thread counts
+    sum in other orders, and exact resume is compared bit for bit)."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        run = trainer(tiny_backbones, corpus, tmp_path_factory.mktemp("reference") / "run",
+                      resume=None)
+        assert run.fit().steps == 4
+        return trainable(run.model)
+    finally:
+        torch.set_num_threads(before)
 
 
 def assert_same_weights(got: dict[str, torch.Tensor], want: dict[str, torch.Tensor]) -> None:

@@ -128,3 +128,19 @@ def test_bad_waveforms_raise_audio_error(detector: SpeechDetector) -> None:
         detector.has_speech(np.full(16000, np.nan, np.float32))
     with pytest.raises(ValueError, match="threshold"):
         SpeechDetector(threshold=1.5)
+
+
+def test_loading_the_vad_keeps_the_torch_thread_count() -> None:
+    # silero-vad sets torch's threads to 1 when imported; the detector must not change the
+    # count the caller chose (it did: a benchmark's second half silently ran on one thread).
+    import subprocess
+    import sys
+
+    code = ("import torch; torch.set_num_threads(3)\n"
+            "from desta.audio.vad import SpeechDetector\n"
+            "import numpy as np\n"
+            "SpeechDetector().has_speech_batch([np.zeros(16000, dtype=np.float32)])\n"
+            "print(torch.get_num_threads())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.split()[-1] == "3"

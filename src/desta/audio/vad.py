@@ -14,7 +14,18 @@ from collections.abc import Sequence
 
 import numpy as np
 import torch
-from silero_vad import get_speech_timestamps, get_speech_timestamps_from_probs, load_silero_vad
+
+# Importing silero-vad sets torch's intra-op threads to 1 for the whole process (its model.py
+# calls torch.set_num_threads(1) at import): keep the caller's choice instead.
+_threads = torch.get_num_threads()
+from silero_vad import (  # noqa: E402
+    get_speech_timestamps,
+    get_speech_timestamps_from_probs,
+    load_silero_vad,
+)
+
+torch.set_num_threads(_threads)
+del _threads
 
 from desta.audio.io import SAMPLE_RATE
 from desta.errors import AudioError
