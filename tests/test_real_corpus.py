@@ -14,6 +14,7 @@ from desta.data.real_corpus import (
     CorpusPlan,
     build_real_corpus,
     heldout_speaker,
+    narrowband_copy,
     select_speech,
     split_instruments,
 )
@@ -112,3 +113,16 @@ def test_instrument_split_holds_out_a_share_of_every_program():
     train, held = split_instruments(records, CorpusPlan(instrument_heldout=0.15))
     assert len(held) == 6 and len(train) == 34
     assert {r["id"].split("/")[1] for r in held} == {"piano", "flute"}
+
+
+def test_an_unreadable_clip_gets_no_narrowband_copy(tmp_path, caplog):
+    bad = tmp_path / "bad.wav"
+    bad.write_bytes(b"RIFF not really a wave file")
+    rec = {"id": "x/bad", "audio": bad, "attributes": {"Gender": "Female"}, "meta": {}}
+    assert narrowband_copy(rec, tmp_path / "out") is None
+    assert "no narrowband copy of x/bad" in caplog.text
+    good = tmp_path / "good.wav"
+    sf.write(good, 0.1 * np.sin(np.arange(16_000) * 0.3).astype(np.float32), 16_000)
+    copy = narrowband_copy({**rec, "id": "x/good", "audio": good}, tmp_path / "out")
+    assert copy["id"] == "x/good#8k" and copy["meta"]["augmented_from"] == "x/good"
+    assert copy["attributes"] == {"Gender": "Female"} and Path(copy["audio"]).is_file()
