@@ -15,6 +15,9 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from desta.audio.io import SAMPLE_RATE
+from desta.errors import AudioError
+
 # Importing silero-vad sets torch's intra-op threads to 1 for the whole process (its model.py
 # calls torch.set_num_threads(1) at import): keep the caller's choice instead.
 _threads = torch.get_num_threads()
@@ -26,9 +29,6 @@ from silero_vad import (  # noqa: E402
 
 torch.set_num_threads(_threads)
 del _threads
-
-from desta.audio.io import SAMPLE_RATE
-from desta.errors import AudioError
 
 logger = logging.getLogger(__name__)
 
