@@ -85,8 +85,10 @@ ENGINES = ("auto", "continuous", "generate")
 DEFAULT_ITEMS_PER_CALL = 128
 """Items per `generate()` call (and per write) of the transformers backend: enough waiting
 prompts to keep `max_active` rows decoding while the call's slowest rows finish."""
-DEFAULT_MAX_ACTIVE = 32
-"""Rows the transformers backend decodes together (measured best on a 2-core CPU, float32)."""
+DEFAULT_MAX_ACTIVE = 64
+"""Rows the transformers backend decodes together: on 64 rows of 128 new tokens (2-core CPU,
+float32, one thread) 64 gave 5.39x one row at a time and 32 gave 4.84x
+(benchmarks/bench_data_generation.py, docs/data/generation.md)."""
 
 
 class TransformersBackend:
