@@ -22,11 +22,11 @@ Greedy token ids of every configuration are compared with the released pattern's
     python benchmarks/bench_inference.py --full-size-random --device cuda   # released shapes
 
 Clips are real recorded speech with `--manifest` (a ClipRecord manifest such as
-`desta data real-corpus`'s heldout.jsonl: its English clips with a transcript closest in length to `--seconds`),
-else espeak-ng sentences (needs `apt-get install espeak-ng`); either is padded with silence (or
+`desta data real-corpus`'s train.jsonl: its English clips with a transcript closest in length
+to `--seconds`), else espeak-ng sentences (needs `apt-get install espeak-ng`); either is padded with silence (or
 cut) to `--seconds`.
 
-    python benchmarks/bench_inference.py --manifest DATA/desta-corpus/heldout.jsonl
+    python benchmarks/bench_inference.py --threads 1 --manifest DATA/desta-corpus/train.jsonl
 """
 
 from __future__ import annotations
@@ -81,27 +81,23 @@ def make_clips(folder: Path, n: int, seconds: float) -> list[tuple[Path, str]]:
 
 def real_clips(manifest: Path, folder: Path, n: int, seconds: float) -> list[tuple[Path, str]]:
     """The n English clips with a transcript of a ClipRecord manifest closest in length to
-    `seconds` (audio paths
-    relative to corpus.json's data_root beside it, else to the manifest's folder), each padded
-    with silence or cut to `seconds`, with their transcripts."""
+    `seconds`, each padded with silence or cut to `seconds`, with their transcripts."""
     from desta.audio.io import load_audio
+    from desta.data.manifest import manifest_audio_root
+    from desta.data.seed import read_manifest
 
-    info = manifest.parent / "corpus.json"
-    root = manifest.parent
-    if info.is_file() and json.loads(info.read_text()).get("data_root"):
-        root = (manifest.parent / json.loads(info.read_text())["data_root"]).resolve()
-    rows = [json.loads(line) for line in manifest.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r.get("domain") == "speech" and r.get("transcript")
-            and r.get("meta", {}).get("language") == "en"]
-    rows.sort(key=lambda r: (abs((r.get("duration") or 0) - seconds), r["id"]))
-    if len(rows) < n:
-        raise SystemExit(f"{manifest}: {len(rows)} English clips with a transcript, need {n}")
+    root = manifest_audio_root(manifest)
+    records = [r for r in read_manifest(manifest) if r.domain == "speech" and r.transcript
+               and r.meta.get("language") == "en"]
+    records.sort(key=lambda r: (abs((r.duration or 0) - seconds), r.id))
+    if len(records) < n:
+        raise SystemExit(f"{manifest}: {len(records)} English clips with a transcript, need {n}")
     clips, size = [], int(seconds * 16_000)
-    for i, row in enumerate(rows[:n]):
-        wave = load_audio(str(root / row["audio"]))
+    for i, rec in enumerate(records[:n]):
+        wave = load_audio(str(root / rec.audio))
         path = folder / f"real{i}.wav"
         sf.write(path, np.pad(wave, (0, max(0, size - len(wave))))[:size], 16_000)
-        clips.append((path, row["transcript"]))
+        clips.append((path, rec.transcript))
     return clips
 
 

@@ -42,6 +42,19 @@ class ManifestReport:
     failures: Path | None
 
 
+def manifest_audio_root(manifest: str | os.PathLike[str]) -> Path:
+    """Where a manifest's audio paths start: the `data_root` of the `corpus.json` beside it
+    (`desta data real-corpus` writes its manifests inside their data root), else the
+    manifest's own folder."""
+    folder = Path(manifest).parent
+    info = folder / "corpus.json"
+    if info.is_file():
+        root = json.loads(info.read_text()).get("data_root")
+        if root:
+            return (folder / root).resolve()
+    return folder
+
+
 def relative_audio(audio: str | os.PathLike[str], root: Path) -> str:
     """``audio`` as a POSIX path relative to ``root``; a relative path is taken as under root."""
     path = Path(audio)

@@ -27,7 +27,6 @@ SAKURA: the backbone answers SAKURA's questions from a seed description of the c
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -65,24 +64,14 @@ TASK_LABELS = {"gender": "gender", "language": "language", "sound": "sound",
 MIN_LANGUAGE_SECONDS = 1.0
 
 # ---- items ------------------------------------------------------------------------------------
-def _audio_root(manifest: Path) -> Path:
-    """Where the manifest's audio paths start: `corpus.json`'s `data_root` beside it (the
-    real corpus lives inside its data root), else the manifest's folder."""
-    info = manifest.parent / "corpus.json"
-    if info.is_file():
-        root = json.loads(info.read_text()).get("data_root")
-        if root:
-            return (manifest.parent / root).resolve()
-    return manifest.parent
-
-
 def load(data: Path, subset: str | None) -> list[BenchmarkItem]:
     """Questions for every clip of a ClipRecord manifest (`subset`: one task)."""
+    from desta.data.manifest import manifest_audio_root
     from desta.data.seed import ClipRecord, seed_description
 
     data = Path(data)
     manifest = data / "heldout.jsonl" if data.is_dir() else data
-    root = _audio_root(manifest)
+    root = manifest_audio_root(manifest)
     items: list[BenchmarkItem] = []
     for line, raw in read_jsonl(manifest, "hearing manifest"):
         try:
