@@ -32,6 +32,7 @@ cut) to `--seconds`.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import platform
 import statistics
@@ -190,9 +191,11 @@ def released_pattern(model: Any, clips: list[tuple[Path, str]], given: bool, new
 
 
 def end_to_end(model: Any, clips: list[tuple[Path, str]], batch_sizes: list[int],
-               new_tokens: int, timer: Timer) -> dict[str, Any]:
+               new_tokens: int, timer: Timer, other: Any = None) -> dict[str, Any]:
     """clips/s of the released pattern and of `generate` at each batch size, with ASR and
-    with given transcripts, and how many answers equal the released pattern's."""
+    with given transcripts, and how many answers equal the released pattern's. `other`: the
+    same weights in another dtype, whose `generate` rows are added ("batch 8, bfloat16") and
+    compared with the released pattern run in `model`'s dtype."""
     results: dict[str, Any] = {}
     for given in (False, True):
         mode = "given" if given else "asr"
@@ -202,16 +205,19 @@ def end_to_end(model: Any, clips: list[tuple[Path, str]], batch_sizes: list[int]
         rows = {"released": {"seconds": seconds, "clips_per_s": len(clips) / seconds,
                              "same_as_released": len(clips)}}
         msgs = messages(clips, given)
-        for b in batch_sizes:
-            batches = [msgs[i:i + b] for i in range(0, len(msgs), b)]
-            model.generate(batches[0], max_new_tokens=4)  # warm-up
-            seconds, outs = timer.once(
-                lambda: [model.generate(x, max_new_tokens=new_tokens)
-                         for x in batches])  # noqa: B023
-            ids = [row for out in outs for row in out.token_ids]
-            rows[f"batch {b}"] = {"seconds": seconds, "clips_per_s": len(clips) / seconds,
-                                  "same_as_released": sum(a == r for a, r in
-                                                          zip(ids, reference))}
+        runs = [(model, "")] + ([(other, f", {str(other.dtype).removeprefix('torch.')}")]
+                                if other is not None else [])
+        for m, suffix in runs:
+            for b in batch_sizes:
+                batches = [msgs[i:i + b] for i in range(0, len(msgs), b)]
+                m.generate(batches[0], max_new_tokens=4)  # warm-up
+                seconds, outs = timer.once(
+                    lambda: [m.generate(x, max_new_tokens=new_tokens)  # noqa: B023
+                             for x in batches])  # noqa: B023
+                ids = [row for out in outs for row in out.token_ids]
+                rows[f"batch {b}{suffix}"] = {
+                    "seconds": seconds, "clips_per_s": len(clips) / seconds,
+                    "same_as_released": sum(a == r for a, r in zip(ids, reference))}
         for r in rows.values():
             r["vs_released"] = r["clips_per_s"] / rows["released"]["clips_per_s"]
         results[mode] = rows
@@ -246,6 +252,10 @@ def main() -> None:
     parser.add_argument("--device", default=None)
     parser.add_argument("--dtype", default=None,
                         help="model dtype (default: float32 on CPU, bfloat16 on GPU)")
+    parser.add_argument("--ours-dtype", default=None,
+                        help="also run `generate` with the same weights in this dtype (e.g. "
+                             "bfloat16 on an AVX-512-BF16 CPU), against the released pattern "
+                             "in --dtype")
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--new-tokens", type=int, default=32)
     parser.add_argument("--clips", type=int, default=None, help="default: largest batch size")
@@ -293,16 +303,18 @@ def main() -> None:
                 for stage in next(iter(entry["stages"].values())):
                     print(f"{stage:<20}" + "".join(f"{entry['stages'][b][stage] * 1e3:>11.1f}"
                                                    for b in args.batch_sizes))
+            other = (copy.deepcopy(model).to(getattr(torch, args.ours_dtype))
+                     if args.ours_dtype else None)
             entry["end_to_end"] = end_to_end(model, clips, args.batch_sizes, args.new_tokens,
-                                             timer)
+                                             timer, other)
             for mode, rows in entry["end_to_end"].items():
                 print(f"end to end, {'transcripts given' if mode == 'given' else 'VAD + ASR'}:")
                 for label, r in rows.items():
-                    print(f"  {label:<10} {r['clips_per_s']:7.3f} clips/s  ({r['seconds']:.1f} s)"
+                    print(f"  {label:<18} {r['clips_per_s']:7.3f} clips/s  ({r['seconds']:.1f} s)"
                           f"  x{r['vs_released']:.2f} vs released pattern, same answers "
                           f"{r['same_as_released']}/{n}")
             results["windows"][name] = entry
-            del model
+            del model, other
     names = list(results["windows"])
     if len(names) == 2 and not args.skip_stages:
         a, b = (results["windows"][k]["stages"] for k in names)

@@ -286,3 +286,50 @@ def build_asterisk_prompts(base: Path) -> Path:
     write_core_sounds(base, "en", PROMPTS_EN)
     write_core_sounds(base, "fr", PROMPTS_FR)
     return base
+
+
+# --- 0 A.D. ----------------------------------------------------------------------------------
+
+ZEROAD_ZIP = "usr/share/games/0ad/mods/public/public.zip"
+# Entry names as in 0ad-data 0.0.26's public.zip, with its oddities: run-together commands
+# (Asyouwish), two-digit and missing numbers, a sound-group .xml beside each clip, fauna files
+# named by event (attack1, squeal_move), a death_ prefix, a generic death naming no animal,
+# and clips outside the folders the recipes read (movement, music).
+ZEROAD_OGG = (
+    "audio/voice/greek/civ/civ_female_attack_1.ogg",
+    "audio/voice/greek/civ/civ_female_what_is_it_3.ogg",
+    "audio/voice/greek/civ/civ_male_Asyouwish_1.ogg",
+    "audio/voice/napatan/civ/civ_female_hello.ogg",
+    "audio/voice/latin/civ/civ_male_attack_10.ogg",
+    "audio/voice/global/civ_dog_bark.ogg",
+    "audio/actor/fauna/animal/cattle_03.ogg",
+    "audio/actor/fauna/animal/horse_attack1.ogg",
+    "audio/actor/fauna/animal/pig_squeal_move.ogg",
+    "audio/actor/fauna/death/goat_10.ogg",
+    "audio/actor/fauna/death/death_camel_10.ogg",
+    "audio/actor/fauna/death/Animal_death_generic_10.ogg",
+    "audio/actor/fauna/movement/camel_10.ogg",
+    "audio/music/An_old_Warhorse_goes_to_Pasture.ogg",
+)
+ZEROAD_XML = ('<?xml version="1.0" encoding="utf-8" standalone="no" ?>\n<SoundGroup>\n'
+              '\t<Gain>0.8</Gain>\n\t<Path>audio/voice/greek/civ</Path>\n'
+              '\t<Sound>civ_female_attack_1.ogg</Sound>\n</SoundGroup>\n')
+
+
+def build_zeroad(base: Path, entries: tuple[str, ...] = ZEROAD_OGG) -> Path:
+    """0ad-data's public.zip (stored entries, OGG Vorbis at 44.1 kHz) at `base`; returns
+    `base`."""
+    import io
+    import zipfile
+
+    path = base / ZEROAD_ZIP
+    path.parent.mkdir(parents=True, exist_ok=True)
+    t = np.arange(int(0.3 * 44_100)) / 44_100
+    with zipfile.ZipFile(path, "w") as archive:
+        for i, name in enumerate(entries):
+            buf = io.BytesIO()
+            sf.write(buf, (0.2 * np.sin(2 * np.pi * (180 + 40 * i) * t)).astype(np.float32),
+                     44_100, format="OGG", subtype="VORBIS")
+            archive.writestr(name, buf.getvalue())
+        archive.writestr("audio/voice/greek/civ/civ_female_attack.xml", ZEROAD_XML)
+    return base

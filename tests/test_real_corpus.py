@@ -21,10 +21,11 @@ from desta.data.real_corpus import (
 from desta.data.recipes.asterisk import prepare as prepare_asterisk
 from desta.data.recipes.gcompris import prepare as prepare_gcompris
 from desta.data.recipes.soundfont import prepare as prepare_soundfont
+from desta.data.recipes.zeroad import prepare as prepare_zeroad
 from desta.data.seed import read_manifest
 from desta.errors import ConfigError
 from fixtures_real_audio_a import build_gcin, build_klettres, build_ktuberling, build_tuxpaint
-from fixtures_real_audio_b import build_asterisk, build_fillets
+from fixtures_real_audio_b import build_asterisk, build_fillets, build_zeroad
 from test_recipes_gcompris_soundfont import build_gcompris, build_soundfont
 
 
@@ -32,10 +33,11 @@ from test_recipes_gcompris_soundfont import build_gcompris, build_soundfont
 def root(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("real_root")
     for build in (build_tuxpaint, build_klettres, build_ktuberling, build_gcin, build_fillets,
-                  build_asterisk, build_gcompris, build_soundfont):
+                  build_asterisk, build_gcompris, build_soundfont, build_zeroad):
         build(base)
     prepare_asterisk(base, progress=False)
     prepare_gcompris(base, progress=False)
+    prepare_zeroad(base, progress=False)
     prepare_soundfont(base, progress=False, clips_per_program=4)
     return base
 

@@ -45,7 +45,8 @@ ALL_RECIPES = [
 # The recipes of the real-audio Debian packages (tested in tests/test_recipes_*.py).
 REAL_AUDIO_RECIPES = [
     "asterisk", "asterisk_prompts", "fillets", "gcin", "gcompris_sounds", "klettres",
-    "ktuberling", "soundfont_instruments", "tuxpaint", "tuxpaint_sounds",
+    "ktuberling", "soundfont_instruments", "tuxpaint", "tuxpaint_sounds", "zeroad_animals",
+    "zeroad_voices",
 ]
 
 

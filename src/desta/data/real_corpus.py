@@ -57,8 +57,8 @@ _FILLETS_TRAIN_CHARACTERS = ("small_fish", "big_fish", "robodog", "both_fish")
 HELDOUT_SOUND_ACTIVITIES = ("explore_farm_animals",)
 
 SPEECH_RECIPES = ("fillets", "asterisk", "asterisk_prompts", "tuxpaint", "klettres",
-                  "ktuberling", "gcin")
-SOUND_RECIPES = ("tuxpaint_sounds", "gcompris_sounds")
+                  "ktuberling", "gcin", "zeroad_voices")
+SOUND_RECIPES = ("tuxpaint_sounds", "gcompris_sounds", "zeroad_animals")
 MUSIC_RECIPES = ("soundfont_instruments",)
 
 
@@ -70,7 +70,7 @@ class CorpusPlan:
     # Training clips per speaker, by recipe (sentence-level sources get more).
     speaker_caps: dict[str, int] = field(default_factory=lambda: {
         "fillets": 300, "asterisk": 220, "asterisk_prompts": 150, "tuxpaint": 110,
-        "klettres": 25, "ktuberling": 15, "gcin": 40})
+        "klettres": 25, "ktuberling": 15, "gcin": 40, "zeroad_voices": 40})
     heldout_per_speaker: int = 100
     # The hearing probe's subset of held-out (probe.jsonl): clips of >= 1 s, at most this many
     # per speaker and per language, and per instrument family; every held-out sound.

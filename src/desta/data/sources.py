@@ -191,6 +191,18 @@ SOURCES: dict[str, Source] = {s.name: s for s in (
         prepare="desta.data.recipes.gcompris:prepare",
     ),
     Source(
+        name="zeroad",
+        packages=("0ad-data",),
+        licence="CC-BY-SA-3.0",
+        recipes=("zeroad_voices", "zeroad_animals"),
+        versions={"0ad-data": "0.0.26-1"},
+        description="0 A.D.: citizen voice lines in four reconstructed ancient languages, "
+                    "gender in the file name (civ_female_* / civ_male_*), and animal sounds "
+                    "(cattle, horse, pig, sheep, goat, chicken, camel, elephant, lion, dog...). "
+                    "A 1.38 GB package for 2.9 MB of these clips.",
+        prepare="desta.data.recipes.zeroad:prepare",
+    ),
+    Source(
         name="soundfont",
         packages=("fluid-soundfont-gm",),
         licence="MIT",

@@ -59,7 +59,7 @@ _BUILTIN_MODULES = (
     "audiocaps", "clotho", "speech_commands", "nsynth", "gtzan",
     "fillets", "asterisk", "asterisk_prompts",
     "tuxpaint", "klettres", "ktuberling", "gcin",
-    "gcompris", "soundfont",
+    "gcompris", "soundfont", "zeroad",
 )
 
 Recipe = Callable[..., Iterator[dict[str, Any]]]

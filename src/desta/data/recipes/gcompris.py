@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import re
 import struct
 import zlib
@@ -38,7 +37,12 @@ import soundfile as sf
 from desta.data.recipes import DatasetError, make_record, register_recipe
 from desta.data.recipes.metadata import AudioCheck, malformed
 from desta.data.recipes.paths import require_dir, require_file, resolve_under
-from desta.data.recipes.prepared import missing_prepared, prepared_dir, transcode_to_flac
+from desta.data.recipes.prepared import (
+    missing_prepared,
+    prepared_dir,
+    transcode_to_flac,
+    write_atomic,
+)
 
 __all__ = ["ACTIVITIES", "FILE_LABELS", "RccEntry", "RccFile", "gcompris_sounds", "prepare"]
 
@@ -216,17 +220,6 @@ def _readable(data: bytes) -> bool:
     return True
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    """Write `data` under a temporary name, then rename it: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
 def _unpack_entry(rcc: RccFile, entry: RccEntry, out: Path) -> str:
     """Unpack one entry unless already done; returns "written", "transcoded" or "kept"."""
     target = _prepared_path(out, entry.path)
@@ -238,14 +231,14 @@ def _unpack_entry(rcc: RccFile, entry: RccEntry, out: Path) -> str:
     if suffix in AUDIO_SUFFIXES and not _readable(data):
         encoded = target.with_name(f".{target.name}.encoded")
         try:
-            _write_atomic(encoded, data)
+            write_atomic(encoded, data)
             transcode_to_flac(encoded, flac)
         except DatasetError as exc:
             raise DatasetError(f"{rcc.path}: entry {entry.path!r}: {exc}") from None
         finally:
             encoded.unlink(missing_ok=True)
         return "transcoded"
-    _write_atomic(target, data)
+    write_atomic(target, data)
     return "written"
 
 

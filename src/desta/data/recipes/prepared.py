@@ -20,7 +20,7 @@ import soundfile as sf
 from desta.data.recipes import DatasetError
 
 __all__ = ["PREPARED_DIR", "SAMPLE_RATE", "TranscodeJob", "is_empty_source", "missing_prepared", "prepared_dir",
-           "transcode_all", "transcode_to_flac"]
+           "transcode_all", "transcode_to_flac", "write_atomic"]
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,17 @@ SAMPLE_RATE = 16_000
 def prepared_dir(root: Path, source: str) -> Path:
     """``<root>/desta-prepared/<source>``: where `source`'s prepare step writes."""
     return root / PREPARED_DIR / source
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Write `data` under a temporary name, then rename it: readers never see half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def missing_prepared(root: Path, source: str) -> DatasetError:
