@@ -17,8 +17,9 @@ Clips are taken per speaker in file order, at most `--per-speaker`; `#8k` narrow
 in train are skipped, and so are train clips with neither a Gender label nor a held-out
 language. Figures and run times: docs/backbones.md ("Candidate encoder: Whisper base").
 
+    pip install scikit-learn        # the probe's logistic regression (not a desta dependency)
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_encoder_probe.py \\
-        --root /work/realdata/root --per-speaker 60 --window clip
+        --root DATA --per-speaker 60 --window clip
 """
 
 from __future__ import annotations
@@ -132,10 +133,13 @@ def time_window(enc: EncoderOnly, fe, frames: int, reps: int = 3) -> float:
 def probe(train: list[dict], held: list[dict], clips: dict, key: str, label: str,
           classes: set[str] | None = None) -> tuple[float, int, int]:
     """Balanced accuracy on the held-out speakers of a logistic regression on train speakers."""
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import balanced_accuracy_score
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    try:
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.metrics import balanced_accuracy_score
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+    except ImportError:
+        raise SystemExit("bench_encoder_probe needs scikit-learn: pip install scikit-learn") from None
 
     def xy(rows: list[dict]) -> tuple[np.ndarray, list[str]]:
         rows = [r for r in rows if label in r["attributes"]
