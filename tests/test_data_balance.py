@@ -7,7 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from desta.data.balance import balance_rows, label_of
+import pytest
+
+from desta.data.balance import balance_rows, label_of, prompt_skew
+from desta.errors import ConfigError
 
 ASK = "Is the speaker male or female?"
 
@@ -61,3 +64,49 @@ def test_cli_writes_balanced_rows_and_report(tmp_path):
     report = json.loads((tmp_path / "b" / "balance.json").read_text())
     assert report["per_prompt"][ASK]["before"] == {"Female": 2, "Male": 6}
     assert Path(tmp_path / "b" / "balanced.jsonl").is_file()
+
+
+def test_max_words_cuts_before_balancing_so_the_cut_cannot_unbalance():
+    # Female answers are longer: cut after balancing, 3 female and 6 male would be left.
+    rows = ([dict(_row(i, "Male", ASK), response="Male.") for i in range(6)]
+            + [dict(_row(6 + i, "Female", ASK), response="The speaker sounds female to me, "
+                    "with a clear and bright voice.") for i in range(3)]
+            + [dict(_row(9 + i, "Female", ASK), response="Female.") for i in range(3)]
+            + [dict(_row(20, None, "Describe the audio."), response=" ".join(["w"] * 30))])
+    kept, report = balance_rows(rows, "Gender", {ASK}, seed=0, max_words=10)
+    asked = [label_of(r["seed_description"], "Gender") for r in kept if r["prompt"] == ASK]
+    assert sorted(asked) == ["Female"] * 3 + ["Male"] * 3
+    assert all(len(r["response"].split()) <= 10 for r in kept if r["prompt"] == ASK)
+    assert report[ASK]["before"] == {"Female": 3, "Male": 6}
+    assert any(r["id"] == "r20" for r in kept)  # not asking about Gender: never cut
+    with pytest.raises(ConfigError, match="max_words"):
+        balance_rows(rows, "Gender", {ASK}, max_words=0)
+
+
+def test_prompt_skew_names_prompts_that_predict_their_answer():
+    other = "What is the gender of the speaker?"
+    rows = ([_row(i, "Male", ASK) for i in range(18)] + [_row(18 + i, "Female", ASK)
+                                                          for i in range(6)]
+            + [_row(40 + i, "Male" if i % 2 else "Female", other) for i in range(30)]
+            + [_row(80 + i, "Female", "Rare prompt?") for i in range(5)])
+    assert prompt_skew(rows, "Gender", {ASK, other, "Rare prompt?"}) == \
+        {ASK: {"Female": 6, "Male": 18}}  # 75 % male; the balanced and the rare one pass
+    balanced, _ = balance_rows(rows, "Gender", {ASK, other})
+    assert prompt_skew(balanced, "Gender", {ASK, other}) == {}
+    # One label in all rows (a one-gender corpus): nothing to compare, no warning.
+    assert prompt_skew([_row(i, "Male", ASK) for i in range(30)], "Gender", {ASK}) == {}
+
+
+def test_trainer_warns_about_a_skewed_prompt(tmp_path, caplog):
+    from desta.training.trainer import warn_prompt_skew
+
+    rows = [_row(i, "Male" if i < 18 else "Female", ASK) for i in range(24)]
+    path = tmp_path / "rows.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    with caplog.at_level("WARNING", logger="desta.training.trainer"):
+        found = warn_prompt_skew([path])
+    assert found == {"Gender": {ASK: {"Female": 6, "Male": 18}}}
+    assert "desta data balance --attribute Gender" in caplog.text and ASK in caplog.text
+    even = [_row(i, "Male" if i % 2 else "Female", ASK) for i in range(24)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in even))
+    assert warn_prompt_skew([path]) == {}

@@ -7,7 +7,15 @@ on them, the connector learns "this prompt -> male" instead of listening. `balan
 keeps, for every prompt that asks about an attribute, the same number of rows of each label
 (a seeded draw from the larger groups); rows whose prompt does not ask about it pass through.
 
+Any filter applied *after* balancing can undo it: the shipped rows were once cut to answers of
+at most 10 words after balancing, which left "Is the speaker male or female?" (the hearing
+probe's question) with 32 female and 90 male rows; the connector trained on them answered
+"male" for half the held-out female clips. So the cut is part of
+balancing (`max_words`: applied first), and :func:`prompt_skew` finds prompts that predict their
+answer in rows about to be trained on.
+
     desta data balance --rows rows/ rows-gender/ --attribute Gender --out rows-balanced/
+    desta data balance --rows rows.jsonl --attribute Gender --max-words 10 --out short/
 """
 
 from __future__ import annotations
@@ -39,17 +47,29 @@ def label_of(seed_description: str, attribute: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+def response_words(row: dict[str, Any]) -> int:
+    return len(str(row.get("response", "")).split())
+
+
 def balance_rows(rows: Sequence[dict[str, Any]], attribute: str, asking: set[str],
-                 seed: int = 0) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+                 seed: int = 0, max_words: int | None = None
+                 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """`rows` with every prompt in `asking` balanced over the labels of `attribute`; returns
-    the kept rows (input order) and per-prompt counts before and after."""
+    the kept rows (input order) and per-prompt counts before and after. `max_words`: rows
+    asking about `attribute` with a longer response are dropped first, then the rest are
+    balanced (cutting after balancing would unbalance them again)."""
+    if max_words is not None and max_words < 1:
+        raise ConfigError(f"max_words must be >= 1, got {max_words}")
     groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    drop: set[int] = set()
     for i, row in enumerate(rows):
         if row.get("prompt") in asking:
+            if max_words is not None and response_words(row) > max_words:
+                drop.add(i)
+                continue
             label = label_of(str(row.get("seed_description", "")), attribute)
             if label is not None:
                 groups[row["prompt"]][label].append(i)
-    drop: set[int] = set()
     report: dict[str, Any] = {}
     rng = random.Random(seed)
     for prompt in sorted(groups):
@@ -65,8 +85,28 @@ def balance_rows(rows: Sequence[dict[str, Any]], attribute: str, asking: set[str
     return [r for i, r in enumerate(rows) if i not in drop], report
 
 
+def prompt_skew(rows: Sequence[dict[str, Any]], attribute: str, asking: set[str], *,
+                max_share: float = 0.6, min_rows: int = 20) -> dict[str, dict[str, int]]:
+    """Prompts in `asking` whose most common `attribute` label holds more than `max_share` of
+    their rows (prompts with at least `min_rows` labelled rows; two or more labels seen in
+    all of `rows`): {prompt: label counts}. Trained on, such a prompt teaches its label."""
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    for row in rows:
+        if row.get("prompt") in asking:
+            label = label_of(str(row.get("seed_description", "")), attribute)
+            if label is not None:
+                counts[row["prompt"]][label] += 1
+    labels = set().union(*counts.values()) if counts else set()
+    if len(labels) < 2:
+        return {}
+    return {p: dict(sorted(c.items())) for p, c in sorted(counts.items())
+            if sum(c.values()) >= min_rows
+            and max(c.values()) / sum(c.values()) > max_share}
+
+
 def balance_folders(paths: Sequence[str | Path], attribute: str, out: str | Path, *,
-                    seed: int = 0, instruction_files: Sequence[str] = ()) -> BalanceReport:
+                    seed: int = 0, instruction_files: Sequence[str] = (),
+                    max_words: int | None = None) -> BalanceReport:
     """Read rows, balance them over `attribute` (the prompts of the pool whose `requires`
     name it) and write ``out/balanced.jsonl`` plus ``out/balance.json``."""
     from desta.data.instructions import InstructionPool
@@ -76,7 +116,7 @@ def balance_folders(paths: Sequence[str | Path], attribute: str, out: str | Path
     if not asking:
         raise ConfigError(f"no prompt of the pool asks about {attribute!r}")
     rows = _read_plain(paths)
-    kept, per_prompt = balance_rows(rows, attribute, asking, seed)
+    kept, per_prompt = balance_rows(rows, attribute, asking, seed, max_words=max_words)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     target = out / "balanced.jsonl"
@@ -85,6 +125,7 @@ def balance_folders(paths: Sequence[str | Path], attribute: str, out: str | Path
                    encoding="utf-8")
     os.replace(tmp, target)
     summary = {"attribute": attribute, "rows_in": len(rows), "rows_out": len(kept),
+               "max_words": max_words,
                "labels_asked_after": dict(sum((Counter(v["after"]) for v in per_prompt.values()),
                                               Counter())),
                "per_prompt": per_prompt}

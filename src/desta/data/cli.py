@@ -165,7 +165,8 @@ def _cmd_balance(args: argparse.Namespace) -> int:
     from desta.data.balance import balance_folders
 
     report = balance_folders(args.rows, args.attribute, args.out, seed=args.seed,
-                             instruction_files=tuple(args.instructions or ()))
+                             instruction_files=tuple(args.instructions or ()),
+                             max_words=args.max_words)
     print(f"{report.rows_in} rows in, {report.rows_out} kept -> {report.out} "
           f"(per prompt: {Path(args.out) / 'balance.json'})")
     return 0
@@ -321,6 +322,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     bal.add_argument("--attribute", required=True, help="e.g. Gender")
     bal.add_argument("--out", required=True, help="folder for balanced.jsonl + balance.json")
     bal.add_argument("--seed", type=int, default=0)
+    bal.add_argument("--max-words", type=int, default=None,
+                     help="first drop rows asking about the attribute whose answer is longer "
+                          "than this many words (a cut after balancing unbalances again)")
     bal.add_argument("--instructions", action="append",
                      help="extra instruction pool JSONL the rows' prompts came from")
     bal.set_defaults(func=_cmd_balance)

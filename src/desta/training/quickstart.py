@@ -6,7 +6,8 @@ held-out probe against chance.
    voices (other actors, another language): gender is stated by the game (the Czech lines'
    grammatical gender, docs/data/recipes.md);
 3. targets: the backbone answers gender questions from each clip's seed description; answers
-   that contradict the label are asked again and then dropped (`--verify-answers`);
+   that contradict the label are asked again and then dropped (`--verify-answers`); then each
+   prompt keeps as many female as male rows (`desta data balance`);
 4. train the connector (clip-length encoder window, taps computed once);
 5. probe: the gender of the held-out Dutch speakers, untrained vs trained connector vs chance,
    and answers to two questions about held-out clips.
@@ -95,10 +96,21 @@ def generate_rows(manifest: Path, root: Path, out: Path, plan: QuickstartPlan) -
     finally:
         backend.close()
         retry.close()
-    if report.written + report.already_done < 16:
-        raise ConfigError(f"the backbone wrote only {report.written} consistent rows to "
-                          f"{report.rows_path}; the quickstart needs at least 16")
-    return Path(report.rows_path)
+    # SmolLM2 gets some phrasings wrong for one gender more than the other, so the verified
+    # rows of a prompt lean to one answer; balanced, no prompt predicts its answer.
+    from desta.data.balance import balance_rows
+
+    with Path(report.rows_path).open(encoding="utf-8") as handle:
+        rows = [json.loads(line) for line in handle if line.strip()]
+    kept, _ = balance_rows(rows, "Gender", {i.text for i in pool}, seed=plan.seed)
+    if len(kept) < 16:
+        raise ConfigError(f"the backbone wrote only {len(kept)} consistent rows balanced over "
+                          f"gender to {report.rows_path}; the quickstart needs at least 16")
+    balanced = out.with_name(f"{out.name}-balanced.jsonl")
+    balanced.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept),
+                        encoding="utf-8")
+    print(f"      {len(kept)} of {len(rows)} rows kept, balanced per prompt over gender")
+    return balanced
 
 
 def probe(model: Any, heldout: Path, out: Path) -> dict[str, float]:

@@ -50,6 +50,7 @@ from desta.training.data import (
     RowEncoder,
     TrainBatches,
     count_rows,
+    iter_rows,
     manifest_files,
     reference_of,
     resolve_audio_paths,
@@ -198,6 +199,35 @@ def distillation_kl(student_logits: torch.Tensor, student_labels: torch.Tensor,
     return kl * temperature**2
 
 
+
+SKEW_ATTRIBUTES = ("Gender",)
+SKEW_SCAN_ROWS = 200_000  # enough to see a prompt's label mix; keeps start-up cheap at 5 M rows
+
+
+def warn_prompt_skew(files: list[Path]) -> dict[str, dict[str, dict[str, int]]]:
+    """Warn about prompts that predict their answer in the training rows (one label of
+    `SKEW_ATTRIBUTES` holds most of a prompt's rows): the connector then learns the prompt,
+    not the audio. Reads at most `SKEW_SCAN_ROWS` rows; returns {attribute: skewed prompts}."""
+    from itertools import islice
+
+    from desta.data.balance import prompt_skew
+    from desta.data.instructions import InstructionPool
+
+    rows = [{"prompt": r.prompt, "seed_description": r.seed_description or ""}
+            for r in islice(iter_rows(files), SKEW_SCAN_ROWS)]
+    found = {}
+    for attribute in SKEW_ATTRIBUTES:
+        asking = {i.text for i in InstructionPool.load() if attribute.lower() in i.requires}
+        skewed = prompt_skew(rows, attribute, asking)
+        for prompt, counts in skewed.items():
+            logger.warning("training rows: %r is answered %s; it will teach the label, not "
+                           "listening (`desta data balance --attribute %s`)", prompt,
+                           ", ".join(f"{k} {v}" for k, v in counts.items()), attribute)
+        if skewed:
+            found[attribute] = skewed
+    return found
+
+
 class Trainer:
     """Trains the connector (and LoRA, if configured) of a DeSTA model from a TrainConfig.
 
@@ -235,6 +265,8 @@ class Trainer:
         if acc.is_main_process:
             self._lock.acquire()
         self.train_files = manifest_files(cfg.data.train)
+        if acc.is_main_process:
+            warn_prompt_skew(self.train_files)
         self.val_files = manifest_files(cfg.data.validation) if cfg.data.validation else []
 
         from accelerate.utils import set_seed
