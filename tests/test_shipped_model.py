@@ -18,9 +18,10 @@ pytestmark = pytest.mark.integration
 
 VOICES = Path(__file__).parent / "fixtures" / "heldout_voices"
 QUESTION = "What is the gender of the speaker?"
-# The shipped weights get 14 of 16 (all 8 male voices, 6 of 8 female: docs/model-card.md);
-# the bar leaves one clip of margin. A fresh connector answers one gender for all (50 %).
-MIN_ACCURACY = 13 / 16
+# The shipped weights get 13 of 16 (all 8 male voices, 5 of 8 female: docs/model-card.md);
+# the bar leaves one clip of margin (12 of 16 or more by chance: p = 0.04). A fresh connector
+# answers one gender for all (50 %).
+MIN_ACCURACY = 12 / 16
 
 
 def test_shipped_files_are_the_released_layout_and_small():
