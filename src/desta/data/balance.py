@@ -51,6 +51,24 @@ def response_words(row: dict[str, Any]) -> int:
     return len(str(row.get("response", "")).split())
 
 
+def _by_prompt_and_label(rows: Sequence[dict[str, Any]], attribute: str, asking: set[str],
+                         max_words: int | None = None
+                         ) -> tuple[dict[str, dict[str, list[int]]], set[int]]:
+    """Indices of the rows asking about `attribute`, per prompt and label, and of those cut
+    for a response longer than `max_words`."""
+    groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    too_long: set[int] = set()
+    for i, row in enumerate(rows):
+        if row.get("prompt") in asking:
+            if max_words is not None and response_words(row) > max_words:
+                too_long.add(i)
+                continue
+            label = label_of(str(row.get("seed_description", "")), attribute)
+            if label is not None:
+                groups[row["prompt"]][label].append(i)
+    return groups, too_long
+
+
 def balance_rows(rows: Sequence[dict[str, Any]], attribute: str, asking: set[str],
                  seed: int = 0, max_words: int | None = None
                  ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -60,16 +78,7 @@ def balance_rows(rows: Sequence[dict[str, Any]], attribute: str, asking: set[str
     balanced (cutting after balancing would unbalance them again)."""
     if max_words is not None and max_words < 1:
         raise ConfigError(f"max_words must be >= 1, got {max_words}")
-    groups: dict[str, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
-    drop: set[int] = set()
-    for i, row in enumerate(rows):
-        if row.get("prompt") in asking:
-            if max_words is not None and response_words(row) > max_words:
-                drop.add(i)
-                continue
-            label = label_of(str(row.get("seed_description", "")), attribute)
-            if label is not None:
-                groups[row["prompt"]][label].append(i)
+    groups, drop = _by_prompt_and_label(rows, attribute, asking, max_words)
     report: dict[str, Any] = {}
     rng = random.Random(seed)
     for prompt in sorted(groups):
@@ -90,18 +99,13 @@ def prompt_skew(rows: Sequence[dict[str, Any]], attribute: str, asking: set[str]
     """Prompts in `asking` whose most common `attribute` label holds more than `max_share` of
     their rows (prompts with at least `min_rows` labelled rows; two or more labels seen in
     all of `rows`): {prompt: label counts}. Trained on, such a prompt teaches its label."""
-    counts: dict[str, Counter[str]] = defaultdict(Counter)
-    for row in rows:
-        if row.get("prompt") in asking:
-            label = label_of(str(row.get("seed_description", "")), attribute)
-            if label is not None:
-                counts[row["prompt"]][label] += 1
-    labels = set().union(*counts.values()) if counts else set()
-    if len(labels) < 2:
+    groups, _ = _by_prompt_and_label(rows, attribute, asking)
+    counts = {p: {label: len(ix) for label, ix in sorted(by_label.items())}
+              for p, by_label in sorted(groups.items())}
+    if len({label for c in counts.values() for label in c}) < 2:
         return {}
-    return {p: dict(sorted(c.items())) for p, c in sorted(counts.items())
-            if sum(c.values()) >= min_rows
-            and max(c.values()) / sum(c.values()) > max_share}
+    return {p: c for p, c in counts.items()
+            if sum(c.values()) >= min_rows and max(c.values()) / sum(c.values()) > max_share}
 
 
 def balance_folders(paths: Sequence[str | Path], attribute: str, out: str | Path, *,

@@ -98,19 +98,16 @@ def generate_rows(manifest: Path, root: Path, out: Path, plan: QuickstartPlan) -
         retry.close()
     # SmolLM2 gets some phrasings wrong for one gender more than the other, so the verified
     # rows of a prompt lean to one answer; balanced, no prompt predicts its answer.
-    from desta.data.balance import balance_rows
+    from desta.data.balance import balance_folders
 
-    with Path(report.rows_path).open(encoding="utf-8") as handle:
-        rows = [json.loads(line) for line in handle if line.strip()]
-    kept, _ = balance_rows(rows, "Gender", {i.text for i in pool}, seed=plan.seed)
-    if len(kept) < 16:
-        raise ConfigError(f"the backbone wrote only {len(kept)} consistent rows balanced over "
-                          f"gender to {report.rows_path}; the quickstart needs at least 16")
-    balanced = out.with_name(f"{out.name}-balanced.jsonl")
-    balanced.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept),
-                        encoding="utf-8")
-    print(f"      {len(kept)} of {len(rows)} rows kept, balanced per prompt over gender")
-    return balanced
+    balanced = balance_folders([report.rows_path], "Gender", out.with_name(f"{out.name}-balanced"),
+                               seed=plan.seed)
+    if balanced.rows_out < 16:
+        raise ConfigError(f"the backbone wrote only {balanced.rows_out} consistent rows balanced "
+                          f"over gender to {report.rows_path}; the quickstart needs at least 16")
+    print(f"      {balanced.rows_out} of {balanced.rows_in} rows kept, balanced per prompt "
+          "over gender")
+    return balanced.out
 
 
 def probe(model: Any, heldout: Path, out: Path) -> dict[str, float]:

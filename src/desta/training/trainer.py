@@ -199,7 +199,6 @@ def distillation_kl(student_logits: torch.Tensor, student_labels: torch.Tensor,
     return kl * temperature**2
 
 
-
 SKEW_ATTRIBUTES = ("Gender",)
 SKEW_SCAN_ROWS = 200_000  # enough to see a prompt's label mix; keeps start-up cheap at 5 M rows
 
