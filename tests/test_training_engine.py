@@ -5,6 +5,7 @@ embedded stack that must beat the untrained adapter on held-out rows."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -294,3 +295,36 @@ def test_embedded_short_run_beats_untrained_adapter_on_held_out(tmp_path):
     assert (run / "loss_curves.png").is_file() and (run / "final" / "config.json").is_file()
     metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert {m["split"] for m in metrics} == {"train", "validation"}
+
+
+def test_label_weight_marks_the_seed_labels_and_keeps_plain_ce_at_one(tiny_backbones, corpus,
+                                                                      tmp_path):
+    from desta.training.data import iter_rows
+    from desta.training.trainer import Trainer, label_weighted_ce
+
+    trainer = Trainer(load_config("tiny-cpu", tiny_overrides(
+        tiny_backbones, corpus, tmp_path / "lw", "train.max_steps=2",
+        "train.label_weight=4.0")), resume=None)
+    tok = trainer.model.tokenizer
+    rows = list(iter_rows([corpus / "train.jsonl"]))[:4]
+    ids = [trainer.label_tokens.of_seed(r.seed_description) for r in rows]
+    # The rows' responses say "A female voice says ..." / "A male voice ...": only the
+    # gender word is marked (Duration's "2s" is too short a piece to take).
+    for row, row_ids in zip(rows, ids):
+        gender = row.seed_description.split("Gender: ")[1].split(",")[0].lower()
+        target = tok(" " + gender, add_special_tokens=False)["input_ids"][0]
+        assert target in row_ids
+        response = tok(row.messages[-1]["content"], add_special_tokens=False)["input_ids"]
+        assert [t for t in response if t in row_ids] == [target]
+    prepared = trainer.collator(rows).to_prepared(trainer.model, trainer.encoder)
+    with torch.no_grad():
+        out = trainer.model(prepared)
+    labels = prepared.batch.labels
+    plain = label_weighted_ce(out.logits, labels, ids, 1.0)
+    torch.testing.assert_close(plain, out.loss.float(), rtol=1e-5, atol=1e-5)
+    weighted = label_weighted_ce(out.logits, labels, ids, 4.0)
+    assert abs(float(weighted) - float(plain)) > 1e-4
+    result = trainer.fit()
+    assert all(math.isfinite(r["ce"]) for r in result.history)
+    with pytest.raises(ConfigError, match="train.label_weight"):
+        load_config("tiny-cpu", ["train.label_weight=-1"])

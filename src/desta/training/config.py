@@ -112,6 +112,10 @@ class TrainSection:
     keep_checkpoints: int = 3
     report_to: list[str] = field(default_factory=lambda: ["tensorboard"])  # + "wandb"
     progress: bool = True
+    # Loss weight of the response tokens that spell one of the row's seed-description labels
+    # ("female", "Czech"): the few tokens that depend on the audio. 1 = plain cross-entropy,
+    # as released.
+    label_weight: float = 1.0
 
 
 @dataclass
@@ -170,6 +174,7 @@ class TrainConfig:
             "train.save_every": self.train.save_every, "validation.every": self.validation.every,
             "validation.generate_rows": self.validation.generate_rows,
             "distill.weight": self.distill.weight, "distill.ce_weight": self.distill.ce_weight,
+            "train.label_weight": self.train.label_weight,
         }
         for name, value in non_negative.items():
             if value < 0:

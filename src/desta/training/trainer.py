@@ -199,6 +199,52 @@ def distillation_kl(student_logits: torch.Tensor, student_labels: torch.Tensor,
     return kl * temperature**2
 
 
+_SEED_LABEL = re.compile(r"(?:\(|, )[A-Z][\w ]*?: ([^,()]+)")
+
+
+class LabelTokens:
+    """Token ids that begin a row's labels: each seed-description value ("Female", "Czech")
+    with and without a leading space, in its own case, lower case and capitalised. A first
+    token shorter than 3 characters (a split word's "C") is not taken: it would mark
+    unrelated tokens."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self.tokenizer = tokenizer
+        self._ids: dict[str, frozenset[int]] = {}
+
+    def of_value(self, value: str) -> frozenset[int]:
+        if value not in self._ids:
+            ids = set()
+            for text in {value, value.lower(), value.capitalize()}:
+                for variant in (text, " " + text):
+                    first = self.tokenizer(variant, add_special_tokens=False)["input_ids"][:1]
+                    piece = self.tokenizer.decode(first).strip().lower() if first else ""
+                    if len(piece) >= min(3, len(value)) and value.lower().startswith(piece):
+                        ids.add(first[0])
+            self._ids[value] = frozenset(ids)
+        return self._ids[value]
+
+    def of_seed(self, seed_description: str | None) -> frozenset[int]:
+        values = _SEED_LABEL.findall(seed_description or "")
+        return frozenset().union(*(self.of_value(v.strip()) for v in values))
+
+
+def label_weighted_ce(logits: torch.Tensor, labels: torch.Tensor,
+                      label_ids: list[frozenset[int]], weight: float) -> torch.Tensor:
+    """Cross-entropy over target tokens (logits at t predict the label at t+1), each token of
+    row i in `label_ids[i]` counting `weight` times; normalised by the total weight, so with
+    weight 1 it equals the model's own mean loss."""
+    targets = labels[:, 1:]
+    mask = targets != -100
+    ce = F.cross_entropy(logits[:, :-1][mask].float(), targets[mask], reduction="none")
+    marked = torch.zeros_like(targets, dtype=torch.bool)
+    for i, ids in enumerate(label_ids):
+        if ids:
+            marked[i] = torch.isin(targets[i], torch.tensor(sorted(ids), device=targets.device))
+    w = torch.where(marked[mask], weight, 1.0).to(ce.dtype)
+    return (w * ce).sum() / w.sum()
+
+
 SKEW_ATTRIBUTES = ("Gender",)
 SKEW_SCAN_ROWS = 200_000  # enough to see a prompt's label mix; keeps start-up cheap at 5 M rows
 
@@ -275,6 +321,7 @@ class Trainer:
         self.encoder = RowEncoder(self.model.builder,
                                   max_transcript_tokens=cfg.data.max_transcript_tokens)
         self.tap_cache = self._build_tap_cache() if cfg.data.tap_cache else None
+        self.label_tokens = LabelTokens(self.model.tokenizer)
         mcfg = self.model.config
         self.collator = Collator(self.encoder, self.model.processor.feature_extractor,
                                  cfg.data.data_root, encoder_window=mcfg.encoder_window,
@@ -571,8 +618,13 @@ class Trainer:
                     attention_mask=teacher.attention_mask.to(dev),
                     position_ids=teacher.position_ids.to(dev)).logits
         out = self.wrapped(prepared)
-        parts = {"ce": out.loss.detach()}
-        loss = out.loss if cfg.weight == 0 else cfg.ce_weight * out.loss
+        ce = out.loss
+        if self.cfg.train.label_weight != 1.0:
+            ids = [self.label_tokens.of_seed(r.seed_description) for r in collated.rows]
+            ce = label_weighted_ce(out.logits, prepared.batch.labels.to(out.logits.device), ids,
+                                   self.cfg.train.label_weight)
+        parts = {"ce": ce.detach()}
+        loss = ce if cfg.weight == 0 else cfg.ce_weight * ce
         if teacher_logits is not None:
             kl = distillation_kl(out.logits, prepared.batch.labels.to(out.logits.device),
                                  teacher_logits, teacher.labels.to(teacher_logits.device),
