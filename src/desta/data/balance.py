@@ -47,6 +47,12 @@ def label_of(seed_description: str, attribute: str) -> str | None:
     return match.group(1).strip() if match else None
 
 
+def seed_values(seed_description: str | None) -> list[str]:
+    """Every attribute value of a seed description (``(Gender: Female, Language: Czech)``)."""
+    return [v.strip() for v in re.findall(r"(?:\(|, )[A-Z][\w ]*?: ([^,()]+)",
+                                          seed_description or "")]
+
+
 def response_words(row: dict[str, Any]) -> int:
     return len(str(row.get("response", "")).split())
 

@@ -199,9 +199,6 @@ def distillation_kl(student_logits: torch.Tensor, student_labels: torch.Tensor,
     return kl * temperature**2
 
 
-_SEED_LABEL = re.compile(r"(?:\(|, )[A-Z][\w ]*?: ([^,()]+)")
-
-
 class LabelTokens:
     """Token ids that begin a row's labels: each seed-description value ("Female", "Czech")
     with and without a leading space, in its own case, lower case and capitalised. A first
@@ -225,8 +222,9 @@ class LabelTokens:
         return self._ids[value]
 
     def of_seed(self, seed_description: str | None) -> frozenset[int]:
-        values = _SEED_LABEL.findall(seed_description or "")
-        return frozenset().union(*(self.of_value(v.strip()) for v in values))
+        from desta.data.balance import seed_values
+
+        return frozenset().union(*(self.of_value(v) for v in seed_values(seed_description)))
 
 
 def label_weighted_ce(logits: torch.Tensor, labels: torch.Tensor,
